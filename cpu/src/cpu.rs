@@ -1,0 +1,272 @@
+//! The interpreter: fetch through the decoded-instruction cache, dispatch to the handler,
+//! retire or deliver the fault.
+
+use crate::bus::{Bus, PAGE_SIZE};
+use crate::fault::{Exec, Fault};
+use crate::icache::{DecodeCache, Decoded};
+use crate::interrupt::Event;
+use crate::paging::AccessKind;
+use crate::state::{rflags, CpuState, SegReg};
+use crate::tlb::Tlb;
+use iced_x86::{Decoder, DecoderError, DecoderOptions};
+
+/// Why [`Cpu::run`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunExit {
+    /// The instruction budget is used up.
+    Budget,
+    /// HLT with nothing to wake it: the machine advances time to its next event.
+    Halted,
+    /// Triple fault: the CPU is in shutdown until reset.
+    Shutdown,
+    /// The bus asked to stop (a device requested exit or reset).
+    Stopped,
+}
+
+pub struct Cpu {
+    pub s: CpuState,
+    pub(crate) tlb: Tlb,
+    pub(crate) icache: DecodeCache,
+    map_generation: u64,
+    /// IP of the next instruction; branch handlers overwrite it.
+    pub next_ip: u64,
+    /// Instructions retired since power-on (REP iterations count one each; so does every
+    /// exception or interrupt delivered, which keeps time moving in a fault loop).
+    pub retired: u64,
+    /// Log every executed instruction through `tracing` (target "nestor::trace").
+    pub trace: bool,
+}
+
+impl Default for Cpu {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Cpu {
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            s: CpuState::power_on(),
+            tlb: Tlb::default(),
+            icache: DecodeCache::default(),
+            map_generation: u64::MAX,
+            next_ip: 0,
+            retired: 0,
+            trace: false,
+        }
+    }
+
+    /// Replace the whole architectural state (engine switch, snapshot restore, tests).
+    pub fn set_state(&mut self, s: CpuState) {
+        self.s = s;
+        self.flush_tlb();
+    }
+
+    /// The architectural state with lazy flags folded into RFLAGS.
+    #[must_use]
+    pub fn state(&self) -> CpuState {
+        let mut s = self.s.clone();
+        s.rflags = self.flags();
+        s.lazy = Default::default();
+        s
+    }
+
+    pub fn reset(&mut self) {
+        self.s = CpuState::power_on();
+        self.flush_tlb();
+        self.icache.flush_all();
+    }
+
+    pub fn flush_tlb(&mut self) {
+        self.tlb.flush_all();
+    }
+
+    /// Memory that holds code was changed behind the CPU's back (DMA, debugger).
+    pub fn invalidate_code(&mut self, paddr: u64, len: u64) {
+        let mut page = paddr & !(PAGE_SIZE - 1);
+        while page < paddr.saturating_add(len) {
+            self.icache.invalidate(page);
+            page += PAGE_SIZE;
+        }
+    }
+
+    /// Current RFLAGS with any pending lazy flags resolved.
+    #[inline]
+    #[must_use]
+    pub fn flags(&self) -> u64 {
+        self.s.lazy.resolve(self.s.rflags)
+    }
+
+    /// Overwrite RFLAGS wholesale (drops pending lazy flags).
+    #[inline]
+    pub fn set_flags(&mut self, f: u64) {
+        self.s.lazy.op = crate::flags::FlagOp::None;
+        self.s.rflags = f | rflags::FIXED1;
+    }
+
+    /// Run until the budget is used, the CPU halts or shuts down, or the bus asks to stop.
+    pub fn run(&mut self, bus: &mut dyn Bus, budget: u64) -> RunExit {
+        let end = self.retired.saturating_add(budget);
+        loop {
+            if self.s.events.shutdown {
+                return RunExit::Shutdown;
+            }
+            if bus.stop_requested() {
+                return RunExit::Stopped;
+            }
+            if self.retired >= end {
+                return RunExit::Budget;
+            }
+            if !self.step(bus) {
+                return RunExit::Halted;
+            }
+        }
+    }
+
+    /// Execute one instruction, or take one interrupt. Returns false when halted.
+    pub fn step(&mut self, bus: &mut dyn Bus) -> bool {
+        if bus.map_generation() != self.map_generation {
+            self.map_generation = bus.map_generation();
+            self.tlb.flush_all();
+        }
+        let shadow = std::mem::take(&mut self.s.events.interrupt_shadow);
+        if !shadow && self.take_interrupt(bus) {
+            return true;
+        }
+        if self.s.events.halted || self.s.events.shutdown {
+            return false;
+        }
+        let trap = self.s.rflags & rflags::TF != 0;
+        match self.execute_one(bus) {
+            Ok(()) => {
+                self.s.rip = self.next_ip;
+                self.retired += 1;
+                if trap {
+                    self.s.dr[6] |= 1 << 14;
+                    self.raise(bus, Event::trap(Fault::DB, self.s.rip));
+                }
+            }
+            Err(f) => {
+                // Delivering an exception takes time too: a guest looping on faults must not
+                // stop the clock or escape the instruction budget.
+                self.retired += 1;
+                self.raise(bus, Event::fault(f));
+            }
+        }
+        true
+    }
+
+    /// Deliver NMI or a maskable interrupt if one is pending and allowed.
+    fn take_interrupt(&mut self, bus: &mut dyn Bus) -> bool {
+        if self.s.events.nmi_pending {
+            self.s.events.nmi_pending = false;
+            self.s.events.halted = false;
+            self.raise(bus, Event::external(crate::fault::vector::NMI));
+            return true;
+        }
+        if self.flags() & rflags::IF != 0 && bus.interrupt_pending() {
+            let vector = bus.interrupt_ack();
+            self.s.events.halted = false;
+            self.retired += 1;
+            self.raise(bus, Event::external(vector));
+            return true;
+        }
+        false
+    }
+
+    fn execute_one(&mut self, bus: &mut dyn Bus) -> Exec {
+        let d = self.fetch(bus)?;
+        let mask = match d.insn.code_size() {
+            iced_x86::CodeSize::Code16 => 0xffff,
+            iced_x86::CodeSize::Code32 => 0xffff_ffff,
+            _ => u64::MAX,
+        };
+        self.next_ip = self.s.rip.wrapping_add(d.insn.len() as u64) & mask;
+        if self.trace {
+            self.trace_insn(&d.insn);
+        }
+        (d.handler)(self, bus, &d.insn)
+    }
+
+    fn trace_insn(&self, insn: &iced_x86::Instruction) {
+        use iced_x86::Formatter;
+        let mut text = String::new();
+        iced_x86::IntelFormatter::new().format(insn, &mut text);
+        let cs = self.s.seg(SegReg::Cs).selector;
+        tracing::trace!(target: "nestor::trace", "{:04x}:{:08x} {}", cs, self.s.rip, text);
+    }
+
+    /// Port input as an instruction performs it (device time synced to this instruction).
+    pub fn port_in(&mut self, bus: &mut dyn Bus, port: u16, size: u8) -> u32 {
+        bus.sync_retired(self.retired);
+        bus.io_in(port, size)
+    }
+
+    /// Port output as an instruction performs it.
+    pub fn port_out(&mut self, bus: &mut dyn Bus, port: u16, size: u8, value: u32) {
+        bus.sync_retired(self.retired);
+        bus.io_out(port, size, value);
+    }
+
+    /// Fetch and decode the instruction at CS:IP (from the cache when possible).
+    fn fetch(&mut self, bus: &mut dyn Bus) -> Exec<Decoded> {
+        let bitness = self.s.code_bitness();
+        let ip = self.s.rip;
+        let cs = *self.s.seg(SegReg::Cs);
+        if bitness != 64 && ip > u64::from(cs.limit) {
+            return Err(Fault::gp(0));
+        }
+        let lin = cs.base.wrapping_add(ip) & self.lin_mask();
+        let user = self.user_access();
+        let off = lin & (PAGE_SIZE - 1);
+        let mut first = [0u8; 1];
+        self.read_linear(bus, lin, &mut first, AccessKind::Execute, user)?;
+        let ppage = self.tlb.lookup(lin, 0).map(|e| e.ppage);
+        if let Some(pp) = ppage {
+            if let Some(d) = self.icache.get(pp, off as u16, bitness) {
+                let d = *d;
+                self.check_code_limit(bitness, ip, d.insn.len(), cs.limit)?;
+                return Ok(d);
+            }
+        }
+        let in_page = (PAGE_SIZE - off).min(15) as usize;
+        let mut bytes = [0u8; 15];
+        self.read_linear(bus, lin, &mut bytes[..in_page], AccessKind::Execute, user)?;
+        let mut insn = decode(bitness, &bytes[..in_page], ip);
+        let mut crosses = false;
+        if insn.is_none() && in_page < 15 {
+            // The instruction continues on the next page, which may fault.
+            crosses = true;
+            let rest = lin.wrapping_add(in_page as u64) & self.lin_mask();
+            self.read_linear(bus, rest, &mut bytes[in_page..], AccessKind::Execute, user)?;
+            insn = decode(bitness, &bytes, ip);
+        }
+        let insn = insn.unwrap_or_default();
+        self.check_code_limit(bitness, ip, insn.len().max(1), cs.limit)?;
+        let d = Decoded { insn, handler: crate::table::entry(insn.code()).handler };
+        if let (Some(pp), false) = (ppage, crosses) {
+            if self.icache.insert(pp, off as u16, bitness, d) {
+                self.tlb.write_protect_phys(pp);
+            }
+        }
+        Ok(d)
+    }
+
+    fn check_code_limit(&self, bitness: u32, ip: u64, len: usize, limit: u32) -> Exec {
+        if bitness != 64 && ip + len as u64 - 1 > u64::from(limit) {
+            return Err(Fault::gp(0));
+        }
+        Ok(())
+    }
+}
+
+/// Decode one instruction; `None` when the bytes run out before it ends.
+fn decode(bitness: u32, bytes: &[u8], ip: u64) -> Option<iced_x86::Instruction> {
+    let mut dec = Decoder::with_ip(bitness, bytes, ip, DecoderOptions::NONE);
+    let insn = dec.decode();
+    if insn.is_invalid() && dec.last_error() == DecoderError::NoMoreBytes {
+        return None;
+    }
+    Some(insn)
+}

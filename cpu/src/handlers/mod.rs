@@ -1,0 +1,42 @@
+//! Instruction handlers, grouped by family. Each family registers its `Code`s in the
+//! dispatch table with metadata.
+
+use crate::table::TableBuilder;
+
+pub(crate) mod alu;
+pub(crate) mod bcd;
+pub(crate) mod bits;
+pub(crate) mod control;
+pub(crate) mod data;
+pub(crate) mod flagops;
+pub(crate) mod io;
+pub(crate) mod misc;
+pub(crate) mod muldiv;
+pub(crate) mod shift;
+pub(crate) mod stack;
+pub(crate) mod string;
+pub(crate) mod far;
+pub(crate) mod intr;
+pub(crate) mod segment;
+pub(crate) mod system;
+pub(crate) mod task_insn;
+
+pub(crate) fn register_all(t: &mut TableBuilder) {
+    alu::register(t);
+    bcd::register(t);
+    bits::register(t);
+    control::register(t);
+    data::register(t);
+    flagops::register(t);
+    io::register(t);
+    misc::register(t);
+    muldiv::register(t);
+    shift::register(t);
+    stack::register(t);
+    string::register(t);
+    far::register(t);
+    intr::register(t);
+    segment::register(t);
+    system::register(t);
+    task_insn::register(t);
+}

@@ -1,0 +1,369 @@
+//! System registers: LGDT/LIDT/SGDT/SIDT, LMSW/SMSW/CLTS, MOV to and from CR0-CR4 and
+//! DR0-DR7, INVLPG, INVD/WBINVD. Privileged forms #GP(0) at CPL > 0 (and in virtual-8086
+//! mode, where the CPL is 3).
+
+use crate::fault::{Exec, Fault};
+use crate::handlers::segment::addr_mask;
+use crate::operand::op_size;
+use crate::paging::PHYS_BITS;
+use crate::phys;
+use crate::state::{cr0, cr4};
+use crate::table::{Isa, Meta, TableBuilder};
+use crate::{Bus, Cpu};
+use iced_x86::{Code, Instruction, OpKind, Register};
+
+/// CR0 bits a Pentium Pro implements; writes to the others are ignored.
+const CR0_VALID: u64 = cr0::PE
+    | cr0::MP
+    | cr0::EM
+    | cr0::TS
+    | cr0::ET
+    | cr0::NE
+    | cr0::WP
+    | cr0::AM
+    | cr0::NW
+    | cr0::CD
+    | cr0::PG;
+
+/// CR4 bits of the Pentium Pro model; setting any other bit is #GP(0).
+pub(crate) const CR4_SUPPORTED: u64 =
+    cr4::VME | cr4::PVI | cr4::TSD | cr4::DE | cr4::PSE | cr4::PAE | cr4::MCE | cr4::PGE | cr4::PCE;
+
+/// DR7.GD: any debug register access raises #DB.
+const DR7_GD: u64 = 1 << 13;
+/// DR6.BD: the #DB came from DR7.GD.
+const DR6_BD: u64 = 1 << 13;
+
+/// #GP(0) unless at CPL 0 (real mode counts as CPL 0, virtual-8086 mode as CPL 3).
+pub(crate) fn require_cpl0(cpu: &Cpu) -> Exec {
+    if cpu.s.cpl() != 0 {
+        return Err(Fault::gp(0));
+    }
+    Ok(())
+}
+
+impl Cpu {
+    /// With PAE paging, loading CR3 (or enabling paging) loads the four PDPTEs: any present
+    /// entry with reserved bits set makes the load fail with #GP(0).
+    fn check_pdptes(&mut self, bus: &mut dyn Bus, cr3: u64) -> Exec {
+        let reserved = !((1u64 << PHYS_BITS) - 1) | 0x1e6;
+        for k in 0..4 {
+            let e = phys::read_entry(bus, (cr3 & 0xffff_ffe0) + 8 * k, 8);
+            if e & 1 != 0 && e & reserved != 0 {
+                return Err(Fault::gp(0));
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn write_cr0(&mut self, bus: &mut dyn Bus, v: u64) -> Exec {
+        let v = v & 0xffff_ffff;
+        if (v & cr0::PG != 0 && v & cr0::PE == 0) || (v & cr0::NW != 0 && v & cr0::CD == 0) {
+            return Err(Fault::gp(0));
+        }
+        let new = (v & CR0_VALID) | cr0::ET;
+        let old = self.s.cr0;
+        if new & cr0::PG != 0 && old & cr0::PG == 0 && self.s.cr4 & cr4::PAE != 0 {
+            self.check_pdptes(bus, self.s.cr3)?;
+        }
+        self.s.cr0 = new;
+        if (old ^ new) & (cr0::PG | cr0::WP | cr0::PE) != 0 {
+            self.tlb.flush_all();
+        }
+        Ok(())
+    }
+
+    fn write_cr3(&mut self, bus: &mut dyn Bus, v: u64) -> Exec {
+        let v = v & 0xffff_ffff;
+        if self.s.cr0 & cr0::PG != 0 && self.s.cr4 & cr4::PAE != 0 {
+            self.check_pdptes(bus, v)?;
+        }
+        self.s.cr3 = v;
+        self.tlb.flush_non_global();
+        Ok(())
+    }
+
+    fn write_cr4(&mut self, bus: &mut dyn Bus, v: u64) -> Exec {
+        if v & !CR4_SUPPORTED != 0 {
+            return Err(Fault::gp(0));
+        }
+        let old = self.s.cr4;
+        if self.s.cr0 & cr0::PG != 0 && v & cr4::PAE != 0 && old & cr4::PAE == 0 {
+            self.check_pdptes(bus, self.s.cr3)?;
+        }
+        self.s.cr4 = v;
+        if (old ^ v) & (cr4::PGE | cr4::PAE | cr4::PSE) != 0 {
+            self.tlb.flush_all();
+        }
+        Ok(())
+    }
+}
+
+fn cr_index(r: Register) -> Exec<u8> {
+    let n = (r as u32).wrapping_sub(Register::CR0 as u32);
+    match n {
+        0 | 2 | 3 | 4 => Ok(n as u8),
+        _ => Err(Fault::UD),
+    }
+}
+
+fn mov_from_cr(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Instruction) -> Exec {
+    let n = cr_index(i.op1_register())?;
+    require_cpl0(cpu)?;
+    let v = match n {
+        0 => cpu.s.cr0,
+        2 => cpu.s.cr2,
+        3 => cpu.s.cr3,
+        _ => cpu.s.cr4,
+    };
+    cpu.set_reg(i.op0_register(), v & 0xffff_ffff);
+    Ok(())
+}
+
+fn mov_to_cr(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
+    let n = cr_index(i.op0_register())?;
+    require_cpl0(cpu)?;
+    let v = cpu.reg(i.op1_register());
+    match n {
+        0 => cpu.write_cr0(bus, v),
+        2 => {
+            cpu.s.cr2 = v;
+            Ok(())
+        }
+        3 => cpu.write_cr3(bus, v),
+        _ => cpu.write_cr4(bus, v),
+    }
+}
+
+/// The debug register an operand names, after the CR4.DE rules for DR4/DR5 (#UD when DE is
+/// set, else aliases of DR6/DR7), and the DR7.GD trap.
+fn dr_index(cpu: &mut Cpu, r: Register) -> Exec<usize> {
+    let n = (r as u32).wrapping_sub(Register::DR0 as u32);
+    if n > 7 {
+        return Err(Fault::UD);
+    }
+    require_cpl0(cpu)?;
+    let n = match n {
+        4 | 5 if cpu.s.cr4 & cr4::DE != 0 => return Err(Fault::UD),
+        4 | 5 => n + 2,
+        _ => n,
+    };
+    if cpu.s.dr[7] & DR7_GD != 0 {
+        // The #DB handler must be able to use the debug registers: GD clears itself.
+        cpu.s.dr[6] |= DR6_BD;
+        cpu.s.dr[7] &= !DR7_GD;
+        return Err(Fault::DB);
+    }
+    Ok(n as usize)
+}
+
+fn mov_from_dr(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Instruction) -> Exec {
+    let n = dr_index(cpu, i.op1_register())?;
+    let v = cpu.s.dr[n] & 0xffff_ffff;
+    cpu.set_reg(i.op0_register(), v);
+    Ok(())
+}
+
+fn mov_to_dr(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Instruction) -> Exec {
+    let n = dr_index(cpu, i.op0_register())?;
+    let v = cpu.reg(i.op1_register()) & 0xffff_ffff;
+    cpu.s.dr[n] = match n {
+        // Reserved bits of DR6 read as 1 (bit 12 as 0), of DR7 as 0 (bit 10 as 1).
+        6 => (v & 0xe00f) | 0xffff_0ff0,
+        7 => (v & 0xffff_23ff) | 0x400,
+        _ => v,
+    };
+    Ok(())
+}
+
+/// LGDT/LIDT: 6 bytes at the operand; a 16-bit operand size keeps 24 bits of the base.
+fn load_table_reg(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
+    if i.op0_kind() != OpKind::Memory {
+        return Err(Fault::UD);
+    }
+    require_cpl0(cpu)?;
+    let ea = cpu.effective_address(i);
+    let seg = cpu.mem_seg(i);
+    let limit = cpu.read_mem(bus, seg, ea, 2)? as u16;
+    let mut base = cpu.read_mem(bus, seg, ea.wrapping_add(2) & addr_mask(i), 4)?;
+    if matches!(i.code(), Code::Lgdt_m1632_16 | Code::Lidt_m1632_16) {
+        base &= 0x00ff_ffff;
+    }
+    let t = if matches!(i.code(), Code::Lgdt_m1632_16 | Code::Lgdt_m1632) {
+        &mut cpu.s.gdtr
+    } else {
+        &mut cpu.s.idtr
+    };
+    t.base = base;
+    t.limit = limit;
+    Ok(())
+}
+
+/// SGDT/SIDT: limit then base; a 16-bit operand size stores 24 bits of base and a zero byte.
+fn store_table_reg(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
+    if i.op0_kind() != OpKind::Memory {
+        return Err(Fault::UD);
+    }
+    let t = if matches!(i.code(), Code::Sgdt_m1632_16 | Code::Sgdt_m1632) {
+        cpu.s.gdtr
+    } else {
+        cpu.s.idtr
+    };
+    let mut base = t.base & 0xffff_ffff;
+    if matches!(i.code(), Code::Sgdt_m1632_16 | Code::Sidt_m1632_16) {
+        base &= 0x00ff_ffff;
+    }
+    let ea = cpu.effective_address(i);
+    let seg = cpu.mem_seg(i);
+    let at = ea.wrapping_add(2) & addr_mask(i);
+    cpu.probe_write(bus, seg, ea, 2)?;
+    cpu.probe_write(bus, seg, at, 4)?;
+    cpu.write_mem(bus, seg, ea, 2, u64::from(t.limit))?;
+    cpu.write_mem(bus, seg, at, 4, base)
+}
+
+fn lmsw(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
+    require_cpl0(cpu)?;
+    let v = cpu.read_op(bus, i, 0, 2)? & 0xf;
+    // LMSW sets PE but never clears it.
+    let new = (cpu.s.cr0 & !0xf) | v | (cpu.s.cr0 & cr0::PE);
+    cpu.write_cr0(bus, new)
+}
+
+fn smsw(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
+    // A register destination gets all of CR0's low dword (r32) or word; memory gets a word.
+    let size = if i.op0_kind() == OpKind::Register {
+        op_size(i, 0)
+    } else {
+        2
+    };
+    let v = cpu.s.cr0 & 0xffff_ffff;
+    cpu.write_op(bus, i, 0, size, v)
+}
+
+fn clts(cpu: &mut Cpu, _bus: &mut dyn Bus, _i: &Instruction) -> Exec {
+    require_cpl0(cpu)?;
+    cpu.s.cr0 &= !cr0::TS;
+    Ok(())
+}
+
+fn invlpg(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Instruction) -> Exec {
+    if i.op0_kind() != OpKind::Memory {
+        return Err(Fault::UD);
+    }
+    require_cpl0(cpu)?;
+    let ea = cpu.effective_address(i);
+    let seg = cpu.mem_seg(i);
+    let lin = cpu.s.seg(seg).base.wrapping_add(ea) & cpu.lin_mask();
+    cpu.tlb.flush_page(lin);
+    Ok(())
+}
+
+/// INVD/WBINVD: there are no caches to model; only the privilege check remains.
+fn cache_op(cpu: &mut Cpu, _bus: &mut dyn Bus, _i: &Instruction) -> Exec {
+    require_cpl0(cpu)
+}
+
+pub(crate) fn register(t: &mut TableBuilder) {
+    t.add(
+        &[
+            Code::Lgdt_m1632_16,
+            Code::Lgdt_m1632,
+            Code::Lidt_m1632_16,
+            Code::Lidt_m1632,
+        ],
+        load_table_reg,
+        Meta::system(Isa::I286),
+    );
+    t.add(
+        &[
+            Code::Sgdt_m1632_16,
+            Code::Sgdt_m1632,
+            Code::Sidt_m1632_16,
+            Code::Sidt_m1632,
+        ],
+        store_table_reg,
+        Meta::plain(Isa::I286),
+    );
+    t.add(
+        &[Code::Lmsw_rm16, Code::Lmsw_r32m16],
+        lmsw,
+        Meta::system(Isa::I286),
+    );
+    t.add(
+        &[Code::Smsw_rm16, Code::Smsw_r32m16],
+        smsw,
+        Meta::plain(Isa::I286),
+    );
+    t.add(&[Code::Clts], clts, Meta::system(Isa::I286));
+    t.add(&[Code::Mov_r32_cr], mov_from_cr, Meta::system(Isa::I386));
+    t.add(&[Code::Mov_cr_r32], mov_to_cr, Meta::system(Isa::I386));
+    t.add(&[Code::Mov_r32_dr], mov_from_dr, Meta::system(Isa::I386));
+    t.add(&[Code::Mov_dr_r32], mov_to_dr, Meta::system(Isa::I386));
+    t.add(&[Code::Invlpg_m], invlpg, Meta::system(Isa::I486));
+    t.add(
+        &[Code::Invd, Code::Wbinvd],
+        cache_op,
+        Meta::system(Isa::I486),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::handlers::segment::tests::{exec, real_mode};
+    use crate::state::{cr0, cr4};
+    use crate::Fault;
+    use iced_x86::code_asm::*;
+
+    #[test]
+    fn lgdt_with_16bit_operand_keeps_24_bits_and_sgdt_stores_a_zero_byte() {
+        let (mut cpu, mut bus) = real_mode();
+        bus.load(0x100, &[0xff, 0x03, 0xdd, 0xcc, 0xbb, 0xaa]);
+        exec(&mut cpu, &mut bus, |a| a.lgdt(ptr(0x100)).unwrap()).unwrap();
+        assert_eq!((cpu.s.gdtr.base, cpu.s.gdtr.limit), (0xbb_ccdd, 0x3ff));
+        exec(&mut cpu, &mut bus, |a| a.sgdt(ptr(0x200)).unwrap()).unwrap();
+        assert_eq!(&bus.ram()[0x200..0x206], &[0xff, 0x03, 0xdd, 0xcc, 0xbb, 0]);
+    }
+
+    #[test]
+    fn control_register_checks() {
+        let (mut cpu, mut bus) = real_mode();
+        cpu.s.gpr[0] = 1 << 9; // OSFXSR: not a Pentium Pro bit
+        assert_eq!(
+            exec(&mut cpu, &mut bus, |a| a.mov(cr4, eax).unwrap()),
+            Err(Fault::gp(0))
+        );
+        cpu.s.gpr[0] = cr4::PSE | cr4::DE;
+        exec(&mut cpu, &mut bus, |a| a.mov(cr4, eax).unwrap()).unwrap();
+        assert_eq!(cpu.s.cr4, cr4::PSE | cr4::DE);
+        cpu.s.gpr[0] = cr0::PG;
+        assert_eq!(
+            exec(&mut cpu, &mut bus, |a| a.mov(cr0, eax).unwrap()),
+            Err(Fault::gp(0))
+        );
+        cpu.s.gpr[0] = cr0::NW;
+        assert_eq!(
+            exec(&mut cpu, &mut bus, |a| a.mov(cr0, eax).unwrap()),
+            Err(Fault::gp(0))
+        );
+        // ET is hardwired; reserved bits are ignored.
+        cpu.s.gpr[0] = 0x100;
+        exec(&mut cpu, &mut bus, |a| a.mov(cr0, eax).unwrap()).unwrap();
+        assert_eq!(cpu.s.cr0, cr0::ET);
+    }
+
+    #[test]
+    fn dr4_and_dr5_alias_dr6_and_dr7_unless_cr4_de() {
+        let (mut cpu, mut bus) = real_mode();
+        cpu.s.gpr[0] = 0x1;
+        exec(&mut cpu, &mut bus, |a| a.mov(dr5, eax).unwrap()).unwrap();
+        assert_eq!(cpu.s.dr[7], 0x401);
+        exec(&mut cpu, &mut bus, |a| a.mov(ebx, dr4).unwrap()).unwrap();
+        assert_eq!(cpu.s.gpr[3], 0xffff_0ff0);
+        cpu.s.cr4 = cr4::DE;
+        assert_eq!(
+            exec(&mut cpu, &mut bus, |a| a.mov(ebx, dr4).unwrap()),
+            Err(Fault::UD)
+        );
+    }
+}

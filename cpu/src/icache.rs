@@ -1,0 +1,78 @@
+//! Decoded-instruction cache, per guest physical page. Each entry carries the handler resolved
+//! at decode time, so executing a cached instruction is one indirect call. A write to a page
+//! that holds cached code drops that page; a whole-cache flush bumps a generation number.
+
+use crate::table::Handler;
+use iced_x86::Instruction;
+use std::collections::HashMap;
+
+/// A decoded instruction and what executes it.
+#[derive(Clone, Copy)]
+pub struct Decoded {
+    pub insn: Instruction,
+    pub handler: Handler,
+}
+
+struct CodePage {
+    generation: u64,
+    bitness: u32,
+    /// Per byte offset in the page: index+1 into `insns`, 0 when not decoded.
+    slots: Box<[u16; 4096]>,
+    insns: Vec<Decoded>,
+}
+
+#[derive(Default)]
+pub struct DecodeCache {
+    pages: HashMap<u64, CodePage>,
+    generation: u64,
+}
+
+impl DecodeCache {
+    #[must_use]
+    pub fn get(&self, ppage: u64, offset: u16, bitness: u32) -> Option<&Decoded> {
+        let page = self.pages.get(&ppage)?;
+        if page.generation != self.generation || page.bitness != bitness {
+            return None;
+        }
+        let slot = *page.slots.get(usize::from(offset))?;
+        page.insns.get(usize::from(slot).checked_sub(1)?)
+    }
+
+    /// Remember `d` at `ppage+offset`. Returns true when the page just became a code page
+    /// (the caller must then write-protect it in the TLB).
+    pub fn insert(&mut self, ppage: u64, offset: u16, bitness: u32, d: Decoded) -> bool {
+        let generation = self.generation;
+        let mut fresh = false;
+        let page = self.pages.entry(ppage).or_insert_with(|| {
+            fresh = true;
+            CodePage { generation, bitness, slots: Box::new([0; 4096]), insns: Vec::new() }
+        });
+        if page.generation != generation || page.bitness != bitness {
+            page.generation = generation;
+            page.bitness = bitness;
+            page.slots.fill(0);
+            page.insns.clear();
+        }
+        if page.insns.len() < usize::from(u16::MAX) - 1 {
+            page.insns.push(d);
+            if let Some(slot) = page.slots.get_mut(usize::from(offset)) {
+                *slot = page.insns.len() as u16;
+            }
+        }
+        fresh
+    }
+
+    #[must_use]
+    pub fn holds_code(&self, ppage: u64) -> bool {
+        self.pages.contains_key(&ppage)
+    }
+
+    /// The page was written: forget what was decoded from it.
+    pub fn invalidate(&mut self, ppage: u64) {
+        self.pages.remove(&ppage);
+    }
+
+    pub fn flush_all(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+    }
+}

@@ -1,0 +1,34 @@
+//! Nestor's x86 CPU: architectural state ([`CpuState`]), the [`Bus`] boundary to the machine,
+//! MMU with software TLB, decoded-instruction cache and the interpreter ([`Cpu`]).
+//!
+//! ```
+//! use nestor_cpu::{Cpu, CpuState};
+//! let cpu = Cpu::new();
+//! assert_eq!(cpu.s.rip, 0xfff0); // reset vector F000:FFF0
+//! ```
+
+pub mod bus;
+mod cpu;
+pub mod cpuid;
+pub mod descriptor;
+mod idt;
+pub mod fault;
+pub mod flags;
+mod handlers;
+mod icache;
+pub mod interrupt;
+mod mem;
+pub mod operand;
+pub mod paging;
+pub mod phys;
+mod stack;
+pub mod state;
+pub mod table;
+pub mod testbus;
+mod task;
+mod tlb;
+
+pub use bus::{Bus, PageTarget, PAGE_SIZE};
+pub use cpu::{Cpu, RunExit};
+pub use fault::{CpuError, Exec, Fault};
+pub use state::{CpuState, SegReg, Segment, TableReg};

@@ -1,0 +1,97 @@
+//! Software TLB: linear page → host pointer (RAM) or MMIO, with the permissions the page walk
+//! granted. Direct-mapped; a miss costs one page walk.
+
+use std::ptr::NonNull;
+
+pub const TLB_SIZE: usize = 256;
+
+/// Permission bits of an entry. A write bit is only set once the walk has set the dirty bit
+/// and the physical page is writable host memory without cached code.
+pub mod perm {
+    pub const READ_SUP: u8 = 1 << 0;
+    pub const READ_USER: u8 = 1 << 1;
+    pub const WRITE_SUP: u8 = 1 << 2;
+    pub const WRITE_USER: u8 = 1 << 3;
+    pub const EXEC_SUP: u8 = 1 << 4;
+    pub const EXEC_USER: u8 = 1 << 5;
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct TlbEntry {
+    /// Linear page number (linear >> 12); `u64::MAX` when empty.
+    pub vpage: u64,
+    /// Physical address of the page.
+    pub ppage: u64,
+    /// Host address of the page, if it is host memory.
+    pub host: Option<NonNull<u8>>,
+    pub perm: u8,
+    pub global: bool,
+}
+
+impl TlbEntry {
+    const EMPTY: Self = Self {
+        vpage: u64::MAX,
+        ppage: 0,
+        host: None,
+        perm: 0,
+        global: false,
+    };
+}
+
+pub struct Tlb {
+    entries: Box<[TlbEntry; TLB_SIZE]>,
+}
+
+impl Default for Tlb {
+    fn default() -> Self {
+        Self {
+            entries: Box::new([TlbEntry::EMPTY; TLB_SIZE]),
+        }
+    }
+}
+
+impl Tlb {
+    #[inline]
+    #[must_use]
+    pub fn lookup(&self, lin: u64, need: u8) -> Option<&TlbEntry> {
+        let vpage = lin >> 12;
+        let e = &self.entries[(vpage as usize) % TLB_SIZE];
+        (e.vpage == vpage && e.perm & need == need).then_some(e)
+    }
+
+    pub fn insert(&mut self, e: TlbEntry) {
+        self.entries[(e.vpage as usize) % TLB_SIZE] = e;
+    }
+
+    pub fn flush_all(&mut self) {
+        self.entries.fill(TlbEntry::EMPTY);
+    }
+
+    /// MOV CR3: global pages (CR4.PGE) survive.
+    pub fn flush_non_global(&mut self) {
+        for e in self.entries.iter_mut().filter(|e| !e.global) {
+            *e = TlbEntry::EMPTY;
+        }
+    }
+
+    /// INVLPG. Entries do not record the size of the page that mapped them, so every entry in
+    /// the same 4 MiB region goes (a 4 MiB or 2 MiB page may have filled several of them).
+    pub fn flush_page(&mut self, lin: u64) {
+        let region = lin >> 22;
+        for e in self
+            .entries
+            .iter_mut()
+            .filter(|e| e.vpage != u64::MAX && e.vpage >> 10 == region)
+        {
+            *e = TlbEntry::EMPTY;
+        }
+    }
+
+    /// Take write permission away from every entry mapping physical page `ppage` (it now holds
+    /// decoded code, so writes must take the slow path that invalidates it).
+    pub fn write_protect_phys(&mut self, ppage: u64) {
+        for e in self.entries.iter_mut().filter(|e| e.ppage == ppage) {
+            e.perm &= !(perm::WRITE_SUP | perm::WRITE_USER);
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! `nestor`: the command-line front end. Flags follow QEMU's where one exists.
+
+mod bench;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use nestor_headless::{exit_status, open_chardev, status, ChardevSpec};
+use nestor_machine::{ClockMode, Machine, MachineConfig};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "nestor", version, about = "A full-system x86 PC emulator")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a machine headless (serial console on stdout by default).
+    Run(RunArgs),
+    /// Measure the interpreter's speed on the built-in benchmark ROMs.
+    Bench(bench::BenchArgs),
+    /// Write a built-in ROM image to a file (to run it under another emulator).
+    Rom {
+        #[arg(value_enum)]
+        name: bench::BuiltinRom,
+        /// Output file.
+        #[arg(long, short)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ClockArg {
+    /// Time follows the host clock (interactive use).
+    Realtime,
+    /// Time is derived from retired instructions: identical runs print identical bytes.
+    Deterministic,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Firmware image (raw ROM, 64 KiB to 1 MiB); without it the built-in demo guest runs.
+    #[arg(long, value_name = "FILE")]
+    bios: Option<PathBuf>,
+    /// Guest RAM in MiB.
+    #[arg(short = 'm', long = "memory", value_name = "MiB", default_value_t = 32)]
+    memory: u64,
+    /// COM1: stdio, file:PATH or none.
+    #[arg(long, default_value = "stdio", value_parser = parse_chardev)]
+    serial: ChardevSpec,
+    /// Debug console on port 0xE9: stdio, file:PATH or none.
+    #[arg(long, default_value = "none", value_parser = parse_chardev)]
+    debugcon: ChardevSpec,
+    /// Write each byte sent to POST port 0x80 as two hex digits on its own line.
+    #[arg(long, value_name = "PATH")]
+    post_log: Option<PathBuf>,
+    /// Stop after this many instructions (exit status 6).
+    #[arg(long, value_name = "N")]
+    max_insns: Option<u64>,
+    /// Log every executed instruction (to stderr, through `tracing`).
+    #[arg(long)]
+    trace: bool,
+    /// Time source.
+    #[arg(long, value_enum, default_value_t = ClockArg::Realtime)]
+    clock: ClockArg,
+}
+
+fn parse_chardev(s: &str) -> Result<ChardevSpec, String> {
+    s.parse()
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Run(args) => run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::Rom { name, out } => std::fs::write(&out, name.image())
+            .with_context(|| format!("cannot write {}", out.display()))
+            .map(|()| 0),
+    };
+    std::process::exit(code.unwrap_or_else(|e| {
+        eprintln!("nestor: {e:#}");
+        status::HOST_ERROR
+    }));
+}
+
+fn init_tracing(trace: bool) {
+    let filter = if trace { "nestor::trace=trace,info" } else { "warn" };
+    let env = std::env::var("NESTOR_LOG").unwrap_or_else(|_| filter.to_string());
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(env))
+        .without_time()
+        .with_target(false)
+        .try_init();
+}
+
+fn run(args: RunArgs) -> anyhow::Result<i32> {
+    init_tracing(args.trace);
+    let rom = match &args.bios {
+        Some(path) => std::fs::read(path).with_context(|| format!("cannot read firmware {}", path.display()))?,
+        None => nestor_roms::demo().to_vec(),
+    };
+    let mut config = MachineConfig::new(rom, args.memory);
+    config.clock = match args.clock {
+        ClockArg::Realtime => ClockMode::Realtime,
+        ClockArg::Deterministic => ClockMode::Deterministic,
+    };
+    if config.clock == ClockMode::Realtime {
+        config.start_time_unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+    }
+    config.serial[0] = open_chardev(&args.serial)?;
+    config.debugcon = open_chardev(&args.debugcon)?;
+    if let Some(path) = &args.post_log {
+        config.post_log = open_chardev(&ChardevSpec::File(path.display().to_string()))?;
+    }
+    config.trace = args.trace;
+    let mut machine = Machine::new(config)?;
+    let exit = machine.run(args.max_insns)?;
+    // Dropping the machine flushes every file backend before the process exits.
+    drop(machine);
+    let (code, message) = exit_status(exit);
+    if let Some(m) = message {
+        eprintln!("{m}");
+    }
+    Ok(code)
+}

@@ -1,0 +1,80 @@
+//! One trait for every execution engine, so that the machine loop never asks which one runs
+//! and switching engines is `set_state(old.state())`.
+
+use nestor_cpu::{Bus, Cpu, CpuState, RunExit};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VcpuExit {
+    /// The instruction budget is used up.
+    Budget,
+    /// HLT: nothing to do until an interrupt.
+    Halted,
+    /// Triple fault.
+    Shutdown,
+    /// The bus asked to stop (exit or reset request).
+    Stopped,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("engine failure: {0}")]
+    Failed(String),
+}
+
+pub trait Vcpu {
+    fn run(&mut self, bus: &mut dyn Bus, budget: u64) -> Result<VcpuExit, EngineError>;
+    fn state(&self) -> CpuState;
+    fn set_state(&mut self, s: &CpuState) -> Result<(), EngineError>;
+    /// Instructions retired since power-on (drives deterministic time).
+    fn retired(&self) -> u64;
+    fn reset(&mut self);
+    /// Raise NMI at the next instruction boundary.
+    fn inject_nmi(&mut self);
+    /// Code in guest memory changed behind the CPU (DMA, loaders).
+    fn invalidate_code(&mut self, paddr: u64, len: u64);
+}
+
+/// The interpreter engine: the reference semantics.
+#[derive(Default)]
+pub struct Interpreter {
+    pub cpu: Cpu,
+}
+
+impl Interpreter {
+    #[must_use]
+    pub fn new(trace: bool) -> Self {
+        let mut cpu = Cpu::new();
+        cpu.trace = trace;
+        Self { cpu }
+    }
+}
+
+impl Vcpu for Interpreter {
+    fn run(&mut self, bus: &mut dyn Bus, budget: u64) -> Result<VcpuExit, EngineError> {
+        Ok(match self.cpu.run(bus, budget) {
+            RunExit::Budget => VcpuExit::Budget,
+            RunExit::Halted => VcpuExit::Halted,
+            RunExit::Shutdown => VcpuExit::Shutdown,
+            RunExit::Stopped => VcpuExit::Stopped,
+        })
+    }
+    fn state(&self) -> CpuState {
+        self.cpu.state()
+    }
+    fn set_state(&mut self, s: &CpuState) -> Result<(), EngineError> {
+        self.cpu.set_state(s.clone());
+        Ok(())
+    }
+    fn retired(&self) -> u64 {
+        self.cpu.retired
+    }
+    fn reset(&mut self) {
+        self.cpu.reset();
+    }
+    fn inject_nmi(&mut self) {
+        self.cpu.s.events.nmi_pending = true;
+    }
+    fn invalidate_code(&mut self, paddr: u64, len: u64) {
+        self.cpu.invalidate_code(paddr, len);
+    }
+}

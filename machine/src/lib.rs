@@ -1,0 +1,13 @@
+//! Nestor's PC: the board (memory map, port map, interrupt wiring), the virtual clock, the
+//! execution engines behind one trait, and the run loop.
+
+pub mod board;
+pub mod clock;
+pub mod engine;
+mod machine;
+pub mod memory;
+pub mod plugins;
+
+pub use clock::ClockMode;
+pub use engine::{Interpreter, Vcpu, VcpuExit};
+pub use machine::{Machine, MachineConfig, MachineError, MachineExit, DETERMINISTIC_EPOCH, ROM_MAX, ROM_MIN};
