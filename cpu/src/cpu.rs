@@ -165,7 +165,8 @@ impl Cpu {
             self.raise(bus, Event::external(crate::fault::vector::NMI));
             return true;
         }
-        if self.flags() & rflags::IF != 0 && bus.interrupt_pending() {
+        // IF is never held lazily: read it straight from RFLAGS.
+        if self.s.rflags & rflags::IF != 0 && bus.interrupt_pending() {
             let vector = bus.interrupt_ack();
             self.s.events.halted = false;
             self.retired += 1;
@@ -220,9 +221,7 @@ impl Cpu {
         let lin = cs.base.wrapping_add(ip) & self.lin_mask();
         let user = self.user_access();
         let off = lin & (PAGE_SIZE - 1);
-        let mut first = [0u8; 1];
-        self.read_linear(bus, lin, &mut first, AccessKind::Execute, user)?;
-        let ppage = self.tlb.lookup(lin, 0).map(|e| e.ppage);
+        let ppage = self.fetch_page(bus, lin, user)?;
         if let Some(pp) = ppage {
             if let Some(d) = self.icache.get(pp, off as u16, bitness) {
                 let d = *d;
@@ -244,13 +243,36 @@ impl Cpu {
         }
         let insn = insn.unwrap_or_default();
         self.check_code_limit(bitness, ip, insn.len().max(1), cs.limit)?;
-        let d = Decoded { insn, handler: crate::table::entry(insn.code()).handler };
+        let d = Decoded {
+            insn,
+            handler: crate::table::entry(insn.code()).handler,
+        };
         if let (Some(pp), false) = (ppage, crosses) {
             if self.icache.insert(pp, off as u16, bitness, d) {
                 self.tlb.write_protect_phys(pp);
             }
         }
         Ok(d)
+    }
+
+    /// Physical page of the code at `lin` (checking execute permission), or `None` when the
+    /// code is not in host memory and must not be cached.
+    #[inline]
+    fn fetch_page(&mut self, bus: &mut dyn Bus, lin: u64, user: bool) -> Exec<Option<u64>> {
+        let need = if user {
+            crate::tlb::perm::EXEC_USER
+        } else {
+            crate::tlb::perm::EXEC_SUP
+        };
+        if let Some(e) = self.tlb.lookup(lin, need) {
+            return Ok(e.host.map(|_| e.ppage));
+        }
+        let mut first = [0u8; 1];
+        self.read_linear(bus, lin, &mut first, AccessKind::Execute, user)?;
+        Ok(self
+            .tlb
+            .lookup(lin, need)
+            .and_then(|e| e.host.map(|_| e.ppage)))
     }
 
     fn check_code_limit(&self, bitness: u32, ip: u64, len: usize, limit: u32) -> Exec {

@@ -60,8 +60,19 @@ impl CpuModel {
     /// like the highest basic leaf, as Intel processors do.
     #[must_use]
     pub fn leaf(&self, eax: u32, _ecx: u32) -> [u32; 4] {
-        let leaf = if eax > self.max_leaf { self.max_leaf } else { eax };
-        let v = |k: usize| u32::from_le_bytes([self.vendor[k], self.vendor[k + 1], self.vendor[k + 2], self.vendor[k + 3]]);
+        let leaf = if eax > self.max_leaf {
+            self.max_leaf
+        } else {
+            eax
+        };
+        let v = |k: usize| {
+            u32::from_le_bytes([
+                self.vendor[k],
+                self.vendor[k + 1],
+                self.vendor[k + 2],
+                self.vendor[k + 3],
+            ])
+        };
         match leaf {
             0 => [self.max_leaf, v(0), v(8), v(4)],
             1 => [self.signature, 0, self.features_ecx, self.features_edx],

@@ -33,10 +33,18 @@ pub struct Fault {
 
 impl Fault {
     const fn plain(vector: u8) -> Self {
-        Self { vector, error_code: None, cr2: None }
+        Self {
+            vector,
+            error_code: None,
+            cr2: None,
+        }
     }
     const fn with_code(vector: u8, code: u16) -> Self {
-        Self { vector, error_code: Some(code as u32), cr2: None }
+        Self {
+            vector,
+            error_code: Some(code as u32),
+            cr2: None,
+        }
     }
     pub const DE: Fault = Fault::plain(vector::DE);
     pub const DB: Fault = Fault::plain(vector::DB);
@@ -68,7 +76,11 @@ impl Fault {
     }
     #[must_use]
     pub const fn pf(addr: u64, code: u32) -> Self {
-        Self { vector: vector::PF, error_code: Some(code), cr2: Some(addr) }
+        Self {
+            vector: vector::PF,
+            error_code: Some(code),
+            cr2: Some(addr),
+        }
     }
     /// Faults whose delivery is classed "contributory" for the double-fault rules.
     #[must_use]

@@ -63,7 +63,7 @@ pub fn sign_bit(size: u8) -> u64 {
 #[inline]
 #[must_use]
 pub fn parity(v: u64) -> u64 {
-    if (v as u8).count_ones() % 2 == 0 {
+    if (v as u8).count_ones().is_multiple_of(2) {
         PF
     } else {
         0
@@ -143,7 +143,16 @@ mod tests {
     use super::*;
 
     fn lazy(op: FlagOp, size: u8, dst: u64, src: u64, res: u64, carry_in: bool) -> u64 {
-        LazyFlags { dst, src, res, op, size, carry_in }.resolve(FIXED1) & ARITH
+        LazyFlags {
+            dst,
+            src,
+            res,
+            op,
+            size,
+            carry_in,
+        }
+        .resolve(FIXED1)
+            & ARITH
     }
 
     #[test]
@@ -159,9 +168,23 @@ mod tests {
 
     #[test]
     fn inc_dec_keep_carry() {
-        let l = LazyFlags { dst: 0x7f, src: 1, res: 0x80, op: FlagOp::Inc, size: 1, carry_in: false };
+        let l = LazyFlags {
+            dst: 0x7f,
+            src: 1,
+            res: 0x80,
+            op: FlagOp::Inc,
+            size: 1,
+            carry_in: false,
+        };
         assert_eq!(l.resolve(FIXED1 | CF) & ARITH, CF | OF | SF | AF);
-        let l = LazyFlags { dst: 0x80, src: 1, res: 0x7f, op: FlagOp::Dec, size: 1, carry_in: false };
+        let l = LazyFlags {
+            dst: 0x80,
+            src: 1,
+            res: 0x7f,
+            op: FlagOp::Dec,
+            size: 1,
+            carry_in: false,
+        };
         assert_eq!(l.resolve(FIXED1) & ARITH, OF | AF);
     }
 }

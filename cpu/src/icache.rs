@@ -5,6 +5,26 @@
 use crate::table::Handler;
 use iced_x86::Instruction;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// Keys are page addresses: a multiplicative hash is as good as SipHash here and far cheaper
+/// on the per-instruction lookup.
+#[derive(Default)]
+struct PageHasher(u64);
+
+impl Hasher for PageHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (v >> 12).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
 
 /// A decoded instruction and what executes it.
 #[derive(Clone, Copy)]
@@ -23,14 +43,26 @@ struct CodePage {
 
 #[derive(Default)]
 pub struct DecodeCache {
-    pages: HashMap<u64, CodePage>,
+    /// Boxed so that a page's address is stable while it is in the map.
+    pages: HashMap<u64, Box<CodePage>, BuildHasherDefault<PageHasher>>,
     generation: u64,
+    /// The page the last lookup hit: straight-line code stays on one page.
+    last: Option<(u64, std::ptr::NonNull<CodePage>)>,
 }
 
 impl DecodeCache {
     #[must_use]
-    pub fn get(&self, ppage: u64, offset: u16, bitness: u32) -> Option<&Decoded> {
-        let page = self.pages.get(&ppage)?;
+    pub fn get(&mut self, ppage: u64, offset: u16, bitness: u32) -> Option<&Decoded> {
+        let page: &CodePage = match self.last {
+            // SAFETY: `last` points into a Box owned by `pages`; it is cleared whenever a page
+            // is removed from the map, so the Box is alive.
+            Some((p, ptr)) if p == ppage => unsafe { ptr.as_ref() },
+            _ => {
+                let page = self.pages.get(&ppage)?;
+                self.last = Some((ppage, std::ptr::NonNull::from(&**page)));
+                page
+            }
+        };
         if page.generation != self.generation || page.bitness != bitness {
             return None;
         }
@@ -45,7 +77,12 @@ impl DecodeCache {
         let mut fresh = false;
         let page = self.pages.entry(ppage).or_insert_with(|| {
             fresh = true;
-            CodePage { generation, bitness, slots: Box::new([0; 4096]), insns: Vec::new() }
+            Box::new(CodePage {
+                generation,
+                bitness,
+                slots: Box::new([0; 4096]),
+                insns: Vec::new(),
+            })
         });
         if page.generation != generation || page.bitness != bitness {
             page.generation = generation;
@@ -70,6 +107,9 @@ impl DecodeCache {
     /// The page was written: forget what was decoded from it.
     pub fn invalidate(&mut self, ppage: u64) {
         self.pages.remove(&ppage);
+        if self.last.is_some_and(|(p, _)| p == ppage) {
+            self.last = None;
+        }
     }
 
     pub fn flush_all(&mut self) {

@@ -28,7 +28,13 @@ fn needed_perm(kind: AccessKind, user: bool) -> u8 {
 
 impl Cpu {
     /// Translate a linear address for one access that does not cross a page.
-    fn translate(&mut self, bus: &mut dyn Bus, lin: u64, kind: AccessKind, user: bool) -> Exec<Target> {
+    fn translate(
+        &mut self,
+        bus: &mut dyn Bus,
+        lin: u64,
+        kind: AccessKind,
+        user: bool,
+    ) -> Exec<Target> {
         let need = needed_perm(kind, user);
         let off = lin & (PAGE_SIZE - 1);
         if let Some(e) = self.tlb.lookup(lin, need) {
@@ -51,7 +57,13 @@ impl Cpu {
             }
             PageTarget::Mmio => None,
         };
-        self.tlb.insert(TlbEntry { vpage: lin >> 12, ppage, host, perm: p, global: t.global });
+        self.tlb.insert(TlbEntry {
+            vpage: lin >> 12,
+            ppage,
+            host,
+            perm: p,
+            global: t.global,
+        });
         Ok(match host {
             Some(h) if p & need == need => {
                 // SAFETY: as above.
@@ -68,14 +80,26 @@ impl Cpu {
     }
 
     /// Read `buf.len()` (≤ 8) bytes at a linear address.
-    pub fn read_linear(&mut self, bus: &mut dyn Bus, lin: u64, buf: &mut [u8], kind: AccessKind, user: bool) -> Exec {
+    pub fn read_linear(
+        &mut self,
+        bus: &mut dyn Bus,
+        lin: u64,
+        buf: &mut [u8],
+        kind: AccessKind,
+        user: bool,
+    ) -> Exec {
         let first = (PAGE_SIZE - (lin & (PAGE_SIZE - 1))).min(buf.len() as u64) as usize;
         let (a, b) = buf.split_at_mut(first);
         let ta = self.translate(bus, lin, kind, user)?;
         let tb = if b.is_empty() {
             None
         } else {
-            Some(self.translate(bus, lin.wrapping_add(first as u64) & self.lin_mask(), kind, user)?)
+            Some(self.translate(
+                bus,
+                lin.wrapping_add(first as u64) & self.lin_mask(),
+                kind,
+                user,
+            )?)
         };
         self.read_target(bus, ta, a);
         if let Some(t) = tb {
@@ -87,7 +111,9 @@ impl Cpu {
     fn read_target(&mut self, bus: &mut dyn Bus, t: Target, buf: &mut [u8]) {
         match t {
             // SAFETY: `p` points into a valid host page and the access does not cross it.
-            Target::Host(p) => unsafe { std::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), buf.len()) },
+            Target::Host(p) => unsafe {
+                std::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), buf.len())
+            },
             Target::Slow(pa) => phys::read(bus, pa, buf),
         }
     }
@@ -100,7 +126,12 @@ impl Cpu {
         let tb = if b.is_empty() {
             None
         } else {
-            Some(self.translate(bus, lin.wrapping_add(first as u64) & self.lin_mask(), AccessKind::Write, user)?)
+            Some(self.translate(
+                bus,
+                lin.wrapping_add(first as u64) & self.lin_mask(),
+                AccessKind::Write,
+                user,
+            )?)
         };
         self.write_target(bus, ta, a);
         if let Some(t) = tb {
@@ -112,7 +143,9 @@ impl Cpu {
     fn write_target(&mut self, bus: &mut dyn Bus, t: Target, data: &[u8]) {
         match t {
             // SAFETY: as in `read_target`; the TLB grants write only to writable host pages.
-            Target::Host(p) => unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), p, data.len()) },
+            Target::Host(p) => unsafe {
+                std::ptr::copy_nonoverlapping(data.as_ptr(), p, data.len())
+            },
             Target::Slow(pa) => self.write_phys(bus, pa, data),
         }
     }
@@ -136,7 +169,14 @@ impl Cpu {
     #[inline]
     pub fn seg_linear(&self, seg: SegReg, off: u64, size: u8, write: bool) -> Exec<u64> {
         let types = self.s.protected_mode() && self.s.rflags & rflags::VM == 0;
-        self.check_segment(&self.s.seg[seg as usize], seg == SegReg::Ss, off, size, write, types)
+        self.check_segment(
+            &self.s.seg[seg as usize],
+            seg == SegReg::Ss,
+            off,
+            size,
+            write,
+            types,
+        )
     }
 
     fn check_alignment(&self, lin: u64, size: u8) -> Exec {
@@ -157,12 +197,25 @@ impl Cpu {
         self.check_alignment(lin, size)?;
         let user = self.user_access();
         let mut b = [0u8; 8];
-        self.read_linear(bus, lin, &mut b[..usize::from(size)], AccessKind::Read, user)?;
+        self.read_linear(
+            bus,
+            lin,
+            &mut b[..usize::from(size)],
+            AccessKind::Read,
+            user,
+        )?;
         Ok(u64::from_le_bytes(b))
     }
 
     /// Write the low `size` bytes of `value` at `seg:off`.
-    pub fn write_mem(&mut self, bus: &mut dyn Bus, seg: SegReg, off: u64, size: u8, value: u64) -> Exec {
+    pub fn write_mem(
+        &mut self,
+        bus: &mut dyn Bus,
+        seg: SegReg,
+        off: u64,
+        size: u8,
+        value: u64,
+    ) -> Exec {
         let lin = self.seg_linear(seg, off, size, true)?;
         self.check_alignment(lin, size)?;
         let user = self.user_access();
@@ -177,7 +230,12 @@ impl Cpu {
         let first = (PAGE_SIZE - (lin & (PAGE_SIZE - 1))).min(u64::from(size));
         self.translate(bus, lin, AccessKind::Write, user)?;
         if first < u64::from(size) {
-            self.translate(bus, (lin + first) & self.lin_mask(), AccessKind::Write, user)?;
+            self.translate(
+                bus,
+                (lin + first) & self.lin_mask(),
+                AccessKind::Write,
+                user,
+            )?;
         }
         Ok(())
     }
@@ -185,12 +243,23 @@ impl Cpu {
     /// Supervisor read of system structures (descriptor tables, TSS) by linear address.
     pub fn read_sys(&mut self, bus: &mut dyn Bus, lin: u64, size: u8) -> Exec<u64> {
         let mut b = [0u8; 8];
-        self.read_linear(bus, lin & self.lin_mask(), &mut b[..usize::from(size)], AccessKind::Read, false)?;
+        self.read_linear(
+            bus,
+            lin & self.lin_mask(),
+            &mut b[..usize::from(size)],
+            AccessKind::Read,
+            false,
+        )?;
         Ok(u64::from_le_bytes(b))
     }
 
     /// Supervisor write of system structures by linear address.
     pub fn write_sys(&mut self, bus: &mut dyn Bus, lin: u64, size: u8, value: u64) -> Exec {
-        self.write_linear(bus, lin & self.lin_mask(), &value.to_le_bytes()[..usize::from(size)], false)
+        self.write_linear(
+            bus,
+            lin & self.lin_mask(),
+            &value.to_le_bytes()[..usize::from(size)],
+            false,
+        )
     }
 }

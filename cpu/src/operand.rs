@@ -19,20 +19,49 @@ pub struct GprRef {
 #[must_use]
 pub fn gpr_ref(r: Register) -> Option<GprRef> {
     let n = r as u32;
-    let (al, ax, eax, rax) = (Register::AL as u32, Register::AX as u32, Register::EAX as u32, Register::RAX as u32);
+    let (al, ax, eax, rax) = (
+        Register::AL as u32,
+        Register::AX as u32,
+        Register::EAX as u32,
+        Register::RAX as u32,
+    );
     Some(if (al..al + 20).contains(&n) {
         let k = n - al;
         match k {
-            0..=3 => GprRef { index: k as usize, size: 1, high8: false },
-            4..=7 => GprRef { index: (k - 4) as usize, size: 1, high8: true },
-            _ => GprRef { index: (k - 4) as usize, size: 1, high8: false },
+            0..=3 => GprRef {
+                index: k as usize,
+                size: 1,
+                high8: false,
+            },
+            4..=7 => GprRef {
+                index: (k - 4) as usize,
+                size: 1,
+                high8: true,
+            },
+            _ => GprRef {
+                index: (k - 4) as usize,
+                size: 1,
+                high8: false,
+            },
         }
     } else if (ax..ax + 16).contains(&n) {
-        GprRef { index: (n - ax) as usize, size: 2, high8: false }
+        GprRef {
+            index: (n - ax) as usize,
+            size: 2,
+            high8: false,
+        }
     } else if (eax..eax + 16).contains(&n) {
-        GprRef { index: (n - eax) as usize, size: 4, high8: false }
+        GprRef {
+            index: (n - eax) as usize,
+            size: 4,
+            high8: false,
+        }
     } else if (rax..rax + 16).contains(&n) {
-        GprRef { index: (n - rax) as usize, size: 8, high8: false }
+        GprRef {
+            index: (n - rax) as usize,
+            size: 8,
+            high8: false,
+        }
     } else {
         return None;
     })
@@ -45,7 +74,11 @@ impl Cpu {
     pub fn reg(&self, r: Register) -> u64 {
         if let Some(g) = gpr_ref(r) {
             let v = self.s.gpr[g.index];
-            return if g.high8 { (v >> 8) & 0xff } else { v & size_mask(g.size) };
+            return if g.high8 {
+                (v >> 8) & 0xff
+            } else {
+                v & size_mask(g.size)
+            };
         }
         match SegReg::from_iced(r) {
             Some(s) => u64::from(self.s.seg[s as usize].selector),
@@ -105,7 +138,10 @@ impl Cpu {
             addr_size = base.size() as u8;
         }
         if index != Register::None {
-            ea = ea.wrapping_add(self.reg(index).wrapping_mul(u64::from(i.memory_index_scale())));
+            ea = ea.wrapping_add(
+                self.reg(index)
+                    .wrapping_mul(u64::from(i.memory_index_scale())),
+            );
             addr_size = index.size() as u8;
         }
         ea & size_mask(addr_size)
@@ -131,7 +167,14 @@ impl Cpu {
     }
 
     /// Write operand `n` (a register or memory).
-    pub fn write_op(&mut self, bus: &mut dyn Bus, i: &Instruction, n: u32, size: u8, v: u64) -> Exec {
+    pub fn write_op(
+        &mut self,
+        bus: &mut dyn Bus,
+        i: &Instruction,
+        n: u32,
+        size: u8,
+        v: u64,
+    ) -> Exec {
         match i.op_kind(n) {
             OpKind::Register => {
                 self.set_reg(i.op_register(n), v);

@@ -103,7 +103,13 @@ fn check_and_mark(
     let wp = s.cr0 & cr0::WP != 0;
     let allowed = match kind {
         AccessKind::Read => !user || w.us,
-        AccessKind::Write => if user { w.us && w.rw } else { w.rw || !wp },
+        AccessKind::Write => {
+            if user {
+                w.us && w.rw
+            } else {
+                w.rw || !wp
+            }
+        }
         AccessKind::Execute => (!user || w.us) && !w.nx,
     };
     if !allowed {
@@ -177,7 +183,12 @@ fn walk_legacy(s: &CpuState, bus: &mut dyn Bus, lin: u64, code: u32) -> WalkResu
             return Err(Fault::pf(lin, code | pf_code::PRESENT | pf_code::RSVD));
         }
         let base = (pde & 0xffc0_0000) | ((pde >> 13) & 0xf) << 32;
-        let walk = Walk { leaf_flags: pde, rw: pde & pte::RW != 0, us: pde & pte::US != 0, nx: false };
+        let walk = Walk {
+            leaf_flags: pde,
+            rw: pde & pte::RW != 0,
+            us: pde & pte::US != 0,
+            nx: false,
+        };
         return Ok(((base | (lin & 0x3f_ffff), pde_addr, 4), walk));
     }
     let pte_addr = (pde & 0xffff_f000) | (((lin >> 12) & 0x3ff) << 2);

@@ -24,7 +24,10 @@ pub fn write(bus: &mut dyn Bus, paddr: u64, data: &[u8]) {
     let paddr = paddr & bus.a20_mask();
     debug_assert!(paddr % PAGE_SIZE + data.len() as u64 <= PAGE_SIZE);
     match bus.page(paddr & !(PAGE_SIZE - 1)) {
-        PageTarget::Host { ptr, writable: true } => {
+        PageTarget::Host {
+            ptr,
+            writable: true,
+        } => {
             let off = (paddr % PAGE_SIZE) as usize;
             // SAFETY: as in `read`; the page is writable host memory.
             unsafe {

@@ -249,8 +249,14 @@ impl CpuState {
                 attr: attr::P | 3,
                 ..Segment::default()
             },
-            gdtr: TableReg { base: 0, limit: 0xffff },
-            idtr: TableReg { base: 0, limit: 0xffff },
+            gdtr: TableReg {
+                base: 0,
+                limit: 0xffff,
+            },
+            idtr: TableReg {
+                base: 0,
+                limit: 0xffff,
+            },
             cr0: cr0::ET | cr0::CD | cr0::NW,
             cr2: 0,
             cr3: 0,

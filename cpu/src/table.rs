@@ -2,8 +2,8 @@
 //! from the declarative lists of each instruction family and expanded into a dense array.
 
 use crate::fault::{Exec, Fault};
-use crate::Cpu;
 use crate::Bus;
+use crate::Cpu;
 use iced_x86::{Code, Instruction};
 use std::sync::OnceLock;
 
@@ -32,13 +32,25 @@ pub struct Meta {
 
 impl Meta {
     pub const fn plain(isa: Isa) -> Self {
-        Self { isa, ends_block: false, privileged: false }
+        Self {
+            isa,
+            ends_block: false,
+            privileged: false,
+        }
     }
     pub const fn branch(isa: Isa) -> Self {
-        Self { isa, ends_block: true, privileged: false }
+        Self {
+            isa,
+            ends_block: true,
+            privileged: false,
+        }
     }
     pub const fn system(isa: Isa) -> Self {
-        Self { isa, ends_block: true, privileged: true }
+        Self {
+            isa,
+            ends_block: true,
+            privileged: true,
+        }
     }
 }
 
@@ -60,7 +72,10 @@ pub struct TableBuilder {
 impl TableBuilder {
     pub fn add(&mut self, codes: &[Code], handler: Handler, meta: Meta) {
         for &c in codes {
-            self.entries[c as usize] = Entry { handler, meta: Some(meta) };
+            self.entries[c as usize] = Entry {
+                handler,
+                meta: Some(meta),
+            };
         }
     }
 }
@@ -70,7 +85,13 @@ pub fn table() -> &'static [Entry] {
     static TABLE: OnceLock<Vec<Entry>> = OnceLock::new();
     TABLE.get_or_init(|| {
         let mut b = TableBuilder {
-            entries: vec![Entry { handler: unhandled, meta: None }; iced_x86::Code::values().count()],
+            entries: vec![
+                Entry {
+                    handler: unhandled,
+                    meta: None
+                };
+                iced_x86::Code::values().count()
+            ],
         };
         crate::handlers::register_all(&mut b);
         b.entries

@@ -53,7 +53,10 @@ impl Bus for FlatBus {
         let at = page_addr as usize;
         if page_addr < self.ram.len() as u64 {
             if let Some(ptr) = NonNull::new(self.ram[at..].as_mut_ptr()) {
-                return PageTarget::Host { ptr, writable: true };
+                return PageTarget::Host {
+                    ptr,
+                    writable: true,
+                };
             }
         }
         PageTarget::Mmio

@@ -55,14 +55,20 @@ impl DeviceContext for Ctx<'_> {
         if self.mem.read(paddr, buf) {
             Ok(())
         } else {
-            Err(DmaError { paddr, len: buf.len() })
+            Err(DmaError {
+                paddr,
+                len: buf.len(),
+            })
         }
     }
     fn dma_write(&mut self, paddr: u64, buf: &[u8]) -> Result<(), DmaError> {
         if self.mem.write(paddr, buf) {
             Ok(())
         } else {
-            Err(DmaError { paddr, len: buf.len() })
+            Err(DmaError {
+                paddr,
+                len: buf.len(),
+            })
         }
     }
     fn request_exit(&mut self, why: ExitRequest) {
@@ -85,7 +91,10 @@ impl Board {
             pic,
             devices: Vec::new(),
             port_map,
-            state: BoardState { a20: true, sysctl_a: 0x02 },
+            state: BoardState {
+                a20: true,
+                sysctl_a: 0x02,
+            },
             generation: 0,
             retired: 0,
             exit: None,
@@ -135,7 +144,10 @@ impl Board {
     /// The earliest time a device wants to run its timer.
     #[must_use]
     pub fn next_deadline(&self) -> Option<u64> {
-        self.devices.iter().filter_map(|d| d.next_deadline_ns()).min()
+        self.devices
+            .iter()
+            .filter_map(|d| d.next_deadline_ns())
+            .min()
     }
 
     /// Run the timers of every device whose deadline has passed.
@@ -143,7 +155,12 @@ impl Board {
         let now = self.now_ns();
         for i in 0..self.devices.len() {
             if self.devices[i].next_deadline_ns().is_some_and(|d| d <= now) {
-                let mut ctx = Ctx { mem: &mut self.mem, now, exit: &mut self.exit, irq_changes: &mut self.irq_changes };
+                let mut ctx = Ctx {
+                    mem: &mut self.mem,
+                    now,
+                    exit: &mut self.exit,
+                    irq_changes: &mut self.irq_changes,
+                };
                 self.devices[i].on_timer(&mut ctx);
             }
         }
@@ -174,8 +191,15 @@ impl Board {
 
     fn device_io(&mut self, index: u16, port: u16, size: u8, write: Option<u32>) -> u32 {
         let now = self.now_ns();
-        let Some(dev) = self.devices.get_mut(usize::from(index)) else { return u32::MAX };
-        let mut ctx = Ctx { mem: &mut self.mem, now, exit: &mut self.exit, irq_changes: &mut self.irq_changes };
+        let Some(dev) = self.devices.get_mut(usize::from(index)) else {
+            return u32::MAX;
+        };
+        let mut ctx = Ctx {
+            mem: &mut self.mem,
+            now,
+            exit: &mut self.exit,
+            irq_changes: &mut self.irq_changes,
+        };
         let v = match write {
             Some(v) => {
                 dev.io_write(port, size, v, &mut ctx);
@@ -204,7 +228,12 @@ impl Board {
         }
         if self.port_map[usize::from(port)] == PIC_SLOT {
             let now = self.now_ns();
-            let mut ctx = Ctx { mem: &mut self.mem, now, exit: &mut self.exit, irq_changes: &mut self.irq_changes };
+            let mut ctx = Ctx {
+                mem: &mut self.mem,
+                now,
+                exit: &mut self.exit,
+                irq_changes: &mut self.irq_changes,
+            };
             return match write {
                 Some(v) => {
                     self.pic.io_write(port, size, v, &mut ctx);
@@ -235,8 +264,7 @@ impl Board {
         let single = size == 1
             || (owner(self, port) == owner(self, last)
                 && owner(self, port) != NO_DEVICE
-                && last > port)
-            ;
+                && last > port);
         if single {
             return self.port_access(port, size, write) & nestor_cpu::flags::size_mask(size) as u32;
         }

@@ -23,7 +23,11 @@ pub struct Clock {
 impl Clock {
     #[must_use]
     pub fn new(mode: ClockMode) -> Self {
-        Self { mode, start: Instant::now(), skipped_ns: 0 }
+        Self {
+            mode,
+            start: Instant::now(),
+            skipped_ns: 0,
+        }
     }
 
     #[must_use]
@@ -35,7 +39,9 @@ impl Clock {
     #[must_use]
     pub fn now_ns(&self, retired: u64) -> u64 {
         match self.mode {
-            ClockMode::Deterministic => retired.saturating_mul(NS_PER_INSN).saturating_add(self.skipped_ns),
+            ClockMode::Deterministic => retired
+                .saturating_mul(NS_PER_INSN)
+                .saturating_add(self.skipped_ns),
             ClockMode::Realtime => self.start.elapsed().as_nanos() as u64,
         }
     }
@@ -45,7 +51,9 @@ impl Clock {
     pub fn insns_until(&self, retired: u64, deadline_ns: u64) -> u64 {
         let now = self.now_ns(retired);
         match self.mode {
-            ClockMode::Deterministic => deadline_ns.saturating_sub(now).div_ceil(NS_PER_INSN).max(1),
+            ClockMode::Deterministic => {
+                deadline_ns.saturating_sub(now).div_ceil(NS_PER_INSN).max(1)
+            }
             // Realtime: run in slices and look at the clock again.
             ClockMode::Realtime => 100_000,
         }

@@ -10,4 +10,6 @@ pub mod plugins;
 
 pub use clock::ClockMode;
 pub use engine::{Interpreter, Vcpu, VcpuExit};
-pub use machine::{Machine, MachineConfig, MachineError, MachineExit, DETERMINISTIC_EPOCH, ROM_MAX, ROM_MIN};
+pub use machine::{
+    Machine, MachineConfig, MachineError, MachineExit, DETERMINISTIC_EPOCH, ROM_MAX, ROM_MIN,
+};

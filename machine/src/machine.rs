@@ -82,7 +82,7 @@ pub struct Machine {
 impl Machine {
     pub fn new(config: MachineConfig) -> Result<Self, MachineError> {
         let len = config.rom.len();
-        if !(ROM_MIN..=ROM_MAX).contains(&len) || len % ROM_MIN != 0 {
+        if !(ROM_MIN..=ROM_MAX).contains(&len) || !len.is_multiple_of(ROM_MIN) {
             return Err(MachineError::RomSize(len));
         }
         let mem = GuestMemory::new(config.ram_mib, config.rom)?;
@@ -96,7 +96,10 @@ impl Machine {
             config.start_time_unix,
             config.ram_mib,
         )?;
-        Ok(Self { board, vcpu: Box::new(Interpreter::new(config.trace)) })
+        Ok(Self {
+            board,
+            vcpu: Box::new(Interpreter::new(config.trace)),
+        })
     }
 
     /// Run until the guest stops the machine or `max_insns` instructions have retired.

@@ -36,8 +36,14 @@ impl GuestMemory {
             return Err(MemoryError::Size(ram_mib));
         }
         let ram_bytes = ram_mib << 20;
-        let ram = MmapMut::map_anon(ram_bytes as usize).map_err(|e| MemoryError::Alloc(ram_mib, e))?;
-        Ok(Self { ram, ram_bytes, low_ram: ram_bytes.min(PCI_HOLE_START), rom })
+        let ram =
+            MmapMut::map_anon(ram_bytes as usize).map_err(|e| MemoryError::Alloc(ram_mib, e))?;
+        Ok(Self {
+            ram,
+            ram_bytes,
+            low_ram: ram_bytes.min(PCI_HOLE_START),
+            rom,
+        })
     }
 
     #[must_use]
@@ -69,7 +75,9 @@ impl GuestMemory {
         if (0x10_0000 - low..0x10_0000).contains(&paddr) {
             return Some(len - (0x10_0000 - paddr));
         }
-        (FOUR_GIB - len..FOUR_GIB).contains(&paddr).then(|| paddr - (FOUR_GIB - len))
+        (FOUR_GIB - len..FOUR_GIB)
+            .contains(&paddr)
+            .then(|| paddr - (FOUR_GIB - len))
     }
 
     /// What backs the page at `page_addr`.
@@ -79,13 +87,19 @@ impl GuestMemory {
             // as `self` and is never remapped.
             let ptr = unsafe { self.ram.as_mut_ptr().add(off as usize) };
             if let Some(ptr) = NonNull::new(ptr) {
-                return PageTarget::Host { ptr, writable: true };
+                return PageTarget::Host {
+                    ptr,
+                    writable: true,
+                };
             }
         }
         if let Some(off) = self.rom_offset(page_addr) {
             if off + PAGE_SIZE <= self.rom.len() as u64 {
                 if let Some(ptr) = NonNull::new(self.rom[off as usize..].as_mut_ptr()) {
-                    return PageTarget::Host { ptr, writable: false };
+                    return PageTarget::Host {
+                        ptr,
+                        writable: false,
+                    };
                 }
             }
         }
@@ -107,10 +121,14 @@ impl GuestMemory {
 
     /// Copy into guest RAM. Fails, writing nothing, if any byte is not RAM.
     pub fn write(&mut self, paddr: u64, data: &[u8]) -> bool {
-        let Some(last) = paddr.checked_add(data.len().saturating_sub(1) as u64) else { return false };
+        let Some(last) = paddr.checked_add(data.len().saturating_sub(1) as u64) else {
+            return false;
+        };
         // RAM regions are contiguous, so checking both ends and the hole boundaries suffices.
         let contiguous = |a: u64| self.ram_offset(a);
-        let (Some(first_off), Some(last_off)) = (contiguous(paddr), contiguous(last)) else { return false };
+        let (Some(first_off), Some(last_off)) = (contiguous(paddr), contiguous(last)) else {
+            return false;
+        };
         if last_off - first_off != last - paddr {
             return false;
         }
@@ -130,8 +148,20 @@ mod tests {
         let mut m = GuestMemory::new(4, rom).unwrap();
         assert!(matches!(m.page(0), PageTarget::Host { writable: true, .. }));
         assert_eq!(m.page(0xb8000), PageTarget::Mmio);
-        assert!(matches!(m.page(0xff000), PageTarget::Host { writable: false, .. }));
-        assert!(matches!(m.page(0xffff_f000), PageTarget::Host { writable: false, .. }));
+        assert!(matches!(
+            m.page(0xff000),
+            PageTarget::Host {
+                writable: false,
+                ..
+            }
+        ));
+        assert!(matches!(
+            m.page(0xffff_f000),
+            PageTarget::Host {
+                writable: false,
+                ..
+            }
+        ));
         assert_eq!(m.page(0x40_0000), PageTarget::Mmio);
         let mut b = [0u8];
         assert!(m.read(0xffff0, &mut b) && b[0] == 0xea);
@@ -147,7 +177,10 @@ mod tests {
         let mut m = GuestMemory::new(4096, vec![0; 64 << 10]).unwrap();
         assert_eq!(m.low_ram(), PCI_HOLE_START);
         assert_eq!(m.page(PCI_HOLE_START), PageTarget::Mmio);
-        assert!(matches!(m.page(FOUR_GIB), PageTarget::Host { writable: true, .. }));
+        assert!(matches!(
+            m.page(FOUR_GIB),
+            PageTarget::Host { writable: true, .. }
+        ));
         assert_eq!(m.page(FOUR_GIB + (512 << 20)), PageTarget::Mmio);
     }
 }

@@ -7,9 +7,17 @@ use nestor_device::{CharBackend, DeviceConfig, NullBackend, PluginDescriptor};
 /// COM1..COM4: base port and IRQ line.
 pub const SERIAL_PORTS: [(u16, u8); 4] = [(0x3f8, 4), (0x2f8, 3), (0x3e8, 4), (0x2e8, 3)];
 
-fn build(p: &PluginDescriptor, options: &[(&str, String)], chardev: Option<Box<dyn CharBackend>>, start: i64) -> Result<Box<dyn nestor_device::Device>, MachineError> {
+fn build(
+    p: &PluginDescriptor,
+    options: &[(&str, String)],
+    chardev: Option<Box<dyn CharBackend>>,
+    start: i64,
+) -> Result<Box<dyn nestor_device::Device>, MachineError> {
     let mut cfg = DeviceConfig {
-        options: options.iter().map(|(k, v)| ((*k).to_string(), v.clone())).collect(),
+        options: options
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), v.clone()))
+            .collect(),
         chardev,
         start_time_unix: start,
     };
@@ -27,14 +35,29 @@ pub(crate) fn attach_pc_devices(
     let mut devs = vec![
         build(&nestor_pit::PLUGIN, &[], None, start)?,
         Box::new(rtc_with_memory_size(start, ram_mib)),
-        build(&nestor_post::PLUGIN, &[], Some(post_log.unwrap_or_else(|| Box::new(NullBackend))), start)?,
-        build(&nestor_debugcon::PLUGIN, &[], Some(debugcon.unwrap_or_else(|| Box::new(NullBackend))), start)?,
+        build(
+            &nestor_post::PLUGIN,
+            &[],
+            Some(post_log.unwrap_or_else(|| Box::new(NullBackend))),
+            start,
+        )?,
+        build(
+            &nestor_debugcon::PLUGIN,
+            &[],
+            Some(debugcon.unwrap_or_else(|| Box::new(NullBackend))),
+            start,
+        )?,
         build(&nestor_debugexit::PLUGIN, &[], None, start)?,
         build(&nestor_poweroff::PLUGIN, &[], None, start)?,
     ];
     for ((base, irq), backend) in SERIAL_PORTS.into_iter().zip(serial) {
         let opts = [("iobase", format!("{base:#x}")), ("irq", irq.to_string())];
-        devs.push(build(&nestor_uart::PLUGIN, &opts, Some(backend.unwrap_or_else(|| Box::new(NullBackend))), start)?);
+        devs.push(build(
+            &nestor_uart::PLUGIN,
+            &opts,
+            Some(backend.unwrap_or_else(|| Box::new(NullBackend))),
+            start,
+        )?);
     }
     for d in devs {
         board.attach(d).map_err(MachineError::Wiring)?;

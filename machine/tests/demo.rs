@@ -30,13 +30,16 @@ fn deterministic_runs_are_identical() {
 #[test]
 fn bad_rom_sizes_are_refused() {
     for len in [0, 4096, (64 << 10) + 1, 2 << 20] {
-        let err = Machine::new(MachineConfig::new(vec![0; len], 16)).err().expect("refused");
+        let err = Machine::new(MachineConfig::new(vec![0; len], 16))
+            .err()
+            .expect("refused");
         assert!(err.to_string().contains("64 KiB"), "{err}");
     }
 }
 
 #[test]
 fn budget_is_reported() {
-    let mut m = Machine::new(MachineConfig::new(nestor_roms::demo().to_vec(), 16)).expect("machine");
+    let mut m =
+        Machine::new(MachineConfig::new(nestor_roms::demo().to_vec(), 16)).expect("machine");
     assert_eq!(m.run(Some(100)).expect("run"), MachineExit::BudgetExhausted);
 }

@@ -36,12 +36,20 @@ fn binary(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
     }
     let a = cpu.read_op(bus, i, 0, size)?;
     let b = cpu.read_op(bus, i, 1, size)? & m;
-    let carry = cpu.flags() & rflags::CF != 0;
+    // Only ADC and SBB need the incoming carry: resolving lazy flags is not free.
+    let carry =
+        matches!(i.mnemonic(), Mnemonic::Adc | Mnemonic::Sbb) && cpu.flags() & rflags::CF != 0;
     let (op, r) = match i.mnemonic() {
         Mnemonic::Add => (FlagOp::Add, a.wrapping_add(b)),
-        Mnemonic::Adc => (FlagOp::Adc, a.wrapping_add(b).wrapping_add(u64::from(carry))),
+        Mnemonic::Adc => (
+            FlagOp::Adc,
+            a.wrapping_add(b).wrapping_add(u64::from(carry)),
+        ),
         Mnemonic::Sub | Mnemonic::Cmp => (FlagOp::Sub, a.wrapping_sub(b)),
-        Mnemonic::Sbb => (FlagOp::Sbb, a.wrapping_sub(b).wrapping_sub(u64::from(carry))),
+        Mnemonic::Sbb => (
+            FlagOp::Sbb,
+            a.wrapping_sub(b).wrapping_sub(u64::from(carry)),
+        ),
         Mnemonic::And | Mnemonic::Test => (FlagOp::Logic, a & b),
         Mnemonic::Or => (FlagOp::Logic, a | b),
         _ => (FlagOp::Logic, a ^ b),
@@ -83,32 +91,138 @@ fn unary(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
 }
 
 const BINARY: &[Code] = &[
-    Code::Add_rm8_r8, Code::Add_rm16_r16, Code::Add_rm32_r32, Code::Add_r8_rm8, Code::Add_r16_rm16, Code::Add_r32_rm32,
-    Code::Add_AL_imm8, Code::Add_AX_imm16, Code::Add_EAX_imm32, Code::Add_rm8_imm8, Code::Add_rm16_imm16, Code::Add_rm32_imm32,
-    Code::Add_rm8_imm8_82, Code::Add_rm16_imm8, Code::Add_rm32_imm8,
-    Code::Or_rm8_r8, Code::Or_rm16_r16, Code::Or_rm32_r32, Code::Or_r8_rm8, Code::Or_r16_rm16, Code::Or_r32_rm32,
-    Code::Or_AL_imm8, Code::Or_AX_imm16, Code::Or_EAX_imm32, Code::Or_rm8_imm8, Code::Or_rm16_imm16, Code::Or_rm32_imm32,
-    Code::Or_rm8_imm8_82, Code::Or_rm16_imm8, Code::Or_rm32_imm8,
-    Code::Adc_rm8_r8, Code::Adc_rm16_r16, Code::Adc_rm32_r32, Code::Adc_r8_rm8, Code::Adc_r16_rm16, Code::Adc_r32_rm32,
-    Code::Adc_AL_imm8, Code::Adc_AX_imm16, Code::Adc_EAX_imm32, Code::Adc_rm8_imm8, Code::Adc_rm16_imm16, Code::Adc_rm32_imm32,
-    Code::Adc_rm8_imm8_82, Code::Adc_rm16_imm8, Code::Adc_rm32_imm8,
-    Code::Sbb_rm8_r8, Code::Sbb_rm16_r16, Code::Sbb_rm32_r32, Code::Sbb_r8_rm8, Code::Sbb_r16_rm16, Code::Sbb_r32_rm32,
-    Code::Sbb_AL_imm8, Code::Sbb_AX_imm16, Code::Sbb_EAX_imm32, Code::Sbb_rm8_imm8, Code::Sbb_rm16_imm16, Code::Sbb_rm32_imm32,
-    Code::Sbb_rm8_imm8_82, Code::Sbb_rm16_imm8, Code::Sbb_rm32_imm8,
-    Code::And_rm8_r8, Code::And_rm16_r16, Code::And_rm32_r32, Code::And_r8_rm8, Code::And_r16_rm16, Code::And_r32_rm32,
-    Code::And_AL_imm8, Code::And_AX_imm16, Code::And_EAX_imm32, Code::And_rm8_imm8, Code::And_rm16_imm16, Code::And_rm32_imm32,
-    Code::And_rm8_imm8_82, Code::And_rm16_imm8, Code::And_rm32_imm8,
-    Code::Sub_rm8_r8, Code::Sub_rm16_r16, Code::Sub_rm32_r32, Code::Sub_r8_rm8, Code::Sub_r16_rm16, Code::Sub_r32_rm32,
-    Code::Sub_AL_imm8, Code::Sub_AX_imm16, Code::Sub_EAX_imm32, Code::Sub_rm8_imm8, Code::Sub_rm16_imm16, Code::Sub_rm32_imm32,
-    Code::Sub_rm8_imm8_82, Code::Sub_rm16_imm8, Code::Sub_rm32_imm8,
-    Code::Xor_rm8_r8, Code::Xor_rm16_r16, Code::Xor_rm32_r32, Code::Xor_r8_rm8, Code::Xor_r16_rm16, Code::Xor_r32_rm32,
-    Code::Xor_AL_imm8, Code::Xor_AX_imm16, Code::Xor_EAX_imm32, Code::Xor_rm8_imm8, Code::Xor_rm16_imm16, Code::Xor_rm32_imm32,
-    Code::Xor_rm8_imm8_82, Code::Xor_rm16_imm8, Code::Xor_rm32_imm8,
-    Code::Cmp_rm8_r8, Code::Cmp_rm16_r16, Code::Cmp_rm32_r32, Code::Cmp_r8_rm8, Code::Cmp_r16_rm16, Code::Cmp_r32_rm32,
-    Code::Cmp_AL_imm8, Code::Cmp_AX_imm16, Code::Cmp_EAX_imm32, Code::Cmp_rm8_imm8, Code::Cmp_rm16_imm16, Code::Cmp_rm32_imm32,
-    Code::Cmp_rm8_imm8_82, Code::Cmp_rm16_imm8, Code::Cmp_rm32_imm8,
-    Code::Test_rm8_r8, Code::Test_rm16_r16, Code::Test_rm32_r32, Code::Test_AL_imm8, Code::Test_AX_imm16, Code::Test_EAX_imm32,
-    Code::Test_rm8_imm8, Code::Test_rm8_imm8_F6r1, Code::Test_rm16_imm16, Code::Test_rm16_imm16_F7r1, Code::Test_rm32_imm32, Code::Test_rm32_imm32_F7r1,
+    Code::Add_rm8_r8,
+    Code::Add_rm16_r16,
+    Code::Add_rm32_r32,
+    Code::Add_r8_rm8,
+    Code::Add_r16_rm16,
+    Code::Add_r32_rm32,
+    Code::Add_AL_imm8,
+    Code::Add_AX_imm16,
+    Code::Add_EAX_imm32,
+    Code::Add_rm8_imm8,
+    Code::Add_rm16_imm16,
+    Code::Add_rm32_imm32,
+    Code::Add_rm8_imm8_82,
+    Code::Add_rm16_imm8,
+    Code::Add_rm32_imm8,
+    Code::Or_rm8_r8,
+    Code::Or_rm16_r16,
+    Code::Or_rm32_r32,
+    Code::Or_r8_rm8,
+    Code::Or_r16_rm16,
+    Code::Or_r32_rm32,
+    Code::Or_AL_imm8,
+    Code::Or_AX_imm16,
+    Code::Or_EAX_imm32,
+    Code::Or_rm8_imm8,
+    Code::Or_rm16_imm16,
+    Code::Or_rm32_imm32,
+    Code::Or_rm8_imm8_82,
+    Code::Or_rm16_imm8,
+    Code::Or_rm32_imm8,
+    Code::Adc_rm8_r8,
+    Code::Adc_rm16_r16,
+    Code::Adc_rm32_r32,
+    Code::Adc_r8_rm8,
+    Code::Adc_r16_rm16,
+    Code::Adc_r32_rm32,
+    Code::Adc_AL_imm8,
+    Code::Adc_AX_imm16,
+    Code::Adc_EAX_imm32,
+    Code::Adc_rm8_imm8,
+    Code::Adc_rm16_imm16,
+    Code::Adc_rm32_imm32,
+    Code::Adc_rm8_imm8_82,
+    Code::Adc_rm16_imm8,
+    Code::Adc_rm32_imm8,
+    Code::Sbb_rm8_r8,
+    Code::Sbb_rm16_r16,
+    Code::Sbb_rm32_r32,
+    Code::Sbb_r8_rm8,
+    Code::Sbb_r16_rm16,
+    Code::Sbb_r32_rm32,
+    Code::Sbb_AL_imm8,
+    Code::Sbb_AX_imm16,
+    Code::Sbb_EAX_imm32,
+    Code::Sbb_rm8_imm8,
+    Code::Sbb_rm16_imm16,
+    Code::Sbb_rm32_imm32,
+    Code::Sbb_rm8_imm8_82,
+    Code::Sbb_rm16_imm8,
+    Code::Sbb_rm32_imm8,
+    Code::And_rm8_r8,
+    Code::And_rm16_r16,
+    Code::And_rm32_r32,
+    Code::And_r8_rm8,
+    Code::And_r16_rm16,
+    Code::And_r32_rm32,
+    Code::And_AL_imm8,
+    Code::And_AX_imm16,
+    Code::And_EAX_imm32,
+    Code::And_rm8_imm8,
+    Code::And_rm16_imm16,
+    Code::And_rm32_imm32,
+    Code::And_rm8_imm8_82,
+    Code::And_rm16_imm8,
+    Code::And_rm32_imm8,
+    Code::Sub_rm8_r8,
+    Code::Sub_rm16_r16,
+    Code::Sub_rm32_r32,
+    Code::Sub_r8_rm8,
+    Code::Sub_r16_rm16,
+    Code::Sub_r32_rm32,
+    Code::Sub_AL_imm8,
+    Code::Sub_AX_imm16,
+    Code::Sub_EAX_imm32,
+    Code::Sub_rm8_imm8,
+    Code::Sub_rm16_imm16,
+    Code::Sub_rm32_imm32,
+    Code::Sub_rm8_imm8_82,
+    Code::Sub_rm16_imm8,
+    Code::Sub_rm32_imm8,
+    Code::Xor_rm8_r8,
+    Code::Xor_rm16_r16,
+    Code::Xor_rm32_r32,
+    Code::Xor_r8_rm8,
+    Code::Xor_r16_rm16,
+    Code::Xor_r32_rm32,
+    Code::Xor_AL_imm8,
+    Code::Xor_AX_imm16,
+    Code::Xor_EAX_imm32,
+    Code::Xor_rm8_imm8,
+    Code::Xor_rm16_imm16,
+    Code::Xor_rm32_imm32,
+    Code::Xor_rm8_imm8_82,
+    Code::Xor_rm16_imm8,
+    Code::Xor_rm32_imm8,
+    Code::Cmp_rm8_r8,
+    Code::Cmp_rm16_r16,
+    Code::Cmp_rm32_r32,
+    Code::Cmp_r8_rm8,
+    Code::Cmp_r16_rm16,
+    Code::Cmp_r32_rm32,
+    Code::Cmp_AL_imm8,
+    Code::Cmp_AX_imm16,
+    Code::Cmp_EAX_imm32,
+    Code::Cmp_rm8_imm8,
+    Code::Cmp_rm16_imm16,
+    Code::Cmp_rm32_imm32,
+    Code::Cmp_rm8_imm8_82,
+    Code::Cmp_rm16_imm8,
+    Code::Cmp_rm32_imm8,
+    Code::Test_rm8_r8,
+    Code::Test_rm16_r16,
+    Code::Test_rm32_r32,
+    Code::Test_AL_imm8,
+    Code::Test_AX_imm16,
+    Code::Test_EAX_imm32,
+    Code::Test_rm8_imm8,
+    Code::Test_rm8_imm8_F6r1,
+    Code::Test_rm16_imm16,
+    Code::Test_rm16_imm16_F7r1,
+    Code::Test_rm32_imm32,
+    Code::Test_rm32_imm32_F7r1,
 ];
 
 /// CMPXCHG: compare the accumulator with the destination; equal: store the source, else
@@ -173,17 +287,42 @@ fn xadd(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
 }
 
 const UNARY: &[Code] = &[
-    Code::Inc_rm8, Code::Inc_rm16, Code::Inc_rm32, Code::Inc_r16, Code::Inc_r32,
-    Code::Dec_rm8, Code::Dec_rm16, Code::Dec_rm32, Code::Dec_r16, Code::Dec_r32,
-    Code::Neg_rm8, Code::Neg_rm16, Code::Neg_rm32, Code::Not_rm8, Code::Not_rm16, Code::Not_rm32,
+    Code::Inc_rm8,
+    Code::Inc_rm16,
+    Code::Inc_rm32,
+    Code::Inc_r16,
+    Code::Inc_r32,
+    Code::Dec_rm8,
+    Code::Dec_rm16,
+    Code::Dec_rm32,
+    Code::Dec_r16,
+    Code::Dec_r32,
+    Code::Neg_rm8,
+    Code::Neg_rm16,
+    Code::Neg_rm32,
+    Code::Not_rm8,
+    Code::Not_rm16,
+    Code::Not_rm32,
 ];
 
 pub(crate) fn register(t: &mut TableBuilder) {
     t.add(BINARY, binary, Meta::plain(Isa::I8086));
     t.add(UNARY, unary, Meta::plain(Isa::I8086));
-    t.add(&[Code::Cmpxchg_rm8_r8, Code::Cmpxchg_rm16_r16, Code::Cmpxchg_rm32_r32], cmpxchg, Meta::plain(Isa::I486));
+    t.add(
+        &[
+            Code::Cmpxchg_rm8_r8,
+            Code::Cmpxchg_rm16_r16,
+            Code::Cmpxchg_rm32_r32,
+        ],
+        cmpxchg,
+        Meta::plain(Isa::I486),
+    );
     t.add(&[Code::Cmpxchg8b_m64], cmpxchg8b, Meta::plain(Isa::Pentium));
-    t.add(&[Code::Xadd_rm8_r8, Code::Xadd_rm16_r16, Code::Xadd_rm32_r32], xadd, Meta::plain(Isa::I486));
+    t.add(
+        &[Code::Xadd_rm8_r8, Code::Xadd_rm16_r16, Code::Xadd_rm32_r32],
+        xadd,
+        Meta::plain(Isa::I486),
+    );
 }
 
 #[cfg(test)]
@@ -198,7 +337,11 @@ pub(crate) mod tests {
     }
 
     /// Like [`run_real`], with `setup` preparing the CPU and memory first.
-    pub(crate) fn run_real_with(code: &[u8], n: u64, setup: impl FnOnce(&mut Cpu, &mut FlatBus)) -> (Cpu, FlatBus) {
+    pub(crate) fn run_real_with(
+        code: &[u8],
+        n: u64,
+        setup: impl FnOnce(&mut Cpu, &mut FlatBus),
+    ) -> (Cpu, FlatBus) {
         let mut bus = FlatBus::new(1 << 20);
         bus.load(0x1000, code);
         let mut cpu = Cpu::new();
@@ -207,6 +350,14 @@ pub(crate) mod tests {
         setup(&mut cpu, &mut bus);
         cpu.run(&mut bus, n);
         (cpu, bus)
+    }
+
+    /// Decode `code` as 16-bit code and run its handler once, returning what it returned
+    /// (for checking faults without going through delivery).
+    pub(crate) fn exec16(cpu: &mut Cpu, bus: &mut FlatBus, code: &[u8]) -> crate::Exec {
+        let insn = iced_x86::Decoder::with_ip(16, code, 0, iced_x86::DecoderOptions::NONE).decode();
+        cpu.next_ip = insn.next_ip();
+        (crate::table::entry(insn.code()).handler)(cpu, bus, &insn)
     }
 
     #[test]
@@ -223,13 +374,21 @@ pub(crate) mod tests {
     #[test]
     fn cmpxchg8b_both_outcomes() {
         // xor edx,edx ; mov bx,0x2000 ; mov ecx,0x11223344 ; cmpxchg8b [bx] with EDX:EAX = 0
-        let code = [0x66, 0x31, 0xd2, 0xbb, 0x00, 0x20, 0x66, 0xb9, 0x44, 0x33, 0x22, 0x11, 0x0f, 0xc7, 0x0f];
+        let code = [
+            0x66, 0x31, 0xd2, 0xbb, 0x00, 0x20, 0x66, 0xb9, 0x44, 0x33, 0x22, 0x11, 0x0f, 0xc7,
+            0x0f,
+        ];
         let (cpu, bus) = run_real(&code, 4);
         // EBX = 0x2000 (the pointer), ECX = 0x11223344
-        assert_eq!(&bus.ram()[0x2000..0x2008], &[0x00, 0x20, 0, 0, 0x44, 0x33, 0x22, 0x11]);
+        assert_eq!(
+            &bus.ram()[0x2000..0x2008],
+            &[0x00, 0x20, 0, 0, 0x44, 0x33, 0x22, 0x11]
+        );
         assert_ne!(cpu.flags() & rflags::ZF, 0);
         // Mismatch: memory loaded into EDX:EAX, ZF clear.
-        let (cpu, _) = run_real_with(&code, 4, |_, bus| bus.load(0x2000, &[1, 2, 3, 4, 5, 6, 7, 8]));
+        let (cpu, _) = run_real_with(&code, 4, |_, bus| {
+            bus.load(0x2000, &[1, 2, 3, 4, 5, 6, 7, 8])
+        });
         assert_eq!(cpu.s.gpr[0], 0x0403_0201);
         assert_eq!(cpu.s.gpr[2], 0x0807_0605);
         assert_eq!(cpu.flags() & rflags::ZF, 0);

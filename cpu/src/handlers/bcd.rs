@@ -27,18 +27,29 @@ fn daa_das(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Instruction) -> Exec {
     let mut af = false;
     if al & 0x0f > 9 || f & AF != 0 {
         let borrow_or_carry = if sub { al < 6 } else { al > 0xf9 };
-        al = if sub { al.wrapping_sub(6) } else { al.wrapping_add(6) } & 0xff;
+        al = if sub {
+            al.wrapping_sub(6)
+        } else {
+            al.wrapping_add(6)
+        } & 0xff;
         cf = old_cf || borrow_or_carry;
         af = true;
     }
     if old_al > 0x99 || old_cf {
-        al = if sub { al.wrapping_sub(0x60) } else { al.wrapping_add(0x60) } & 0xff;
+        al = if sub {
+            al.wrapping_sub(0x60)
+        } else {
+            al.wrapping_add(0x60)
+        } & 0xff;
         cf = true;
     } else if !sub {
         cf = false;
     }
     cpu.set_gpr(0, 1, al);
-    set_arith(cpu, szp(al, 1) | if cf { CF } else { 0 } | if af { AF } else { 0 });
+    set_arith(
+        cpu,
+        szp(al, 1) | if cf { CF } else { 0 } | if af { AF } else { 0 },
+    );
     Ok(())
 }
 
@@ -107,9 +118,11 @@ mod tests {
 
     #[test]
     fn aam_zero_is_divide_error() {
-        let (cpu, _) = crate::handlers::alu::tests::run_real_with(&[0xbc, 0x00, 0x20, 0xd4, 0x00], 2, |_, bus| {
-            bus.load(0, &[0x00, 0x30, 0x00, 0x00])
-        });
+        let (cpu, _) = crate::handlers::alu::tests::run_real_with(
+            &[0xbc, 0x00, 0x20, 0xd4, 0x00],
+            2,
+            |_, bus| bus.load(0, &[0x00, 0x30, 0x00, 0x00]),
+        );
         assert_eq!(cpu.s.rip, 0x3000);
     }
 

@@ -32,7 +32,11 @@ fn bt(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
         if writes {
             cpu.probe_write(bus, seg, ea, size)?;
         }
-        (cpu.read_mem(bus, seg, ea, size)?, raw & (bits - 1), Some((seg, ea)))
+        (
+            cpu.read_mem(bus, seg, ea, size)?,
+            raw & (bits - 1),
+            Some((seg, ea)),
+        )
     } else {
         (cpu.read_op(bus, i, 0, size)?, raw & (bits - 1), None)
     };
@@ -63,7 +67,11 @@ fn bsf_bsr(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
         cpu.set_flags((f & !ARITH) | ZF | parity(d));
         return Ok(());
     }
-    let idx = if i.mnemonic() == Mnemonic::Bsf { src.trailing_zeros() } else { 63 - src.leading_zeros() };
+    let idx = if i.mnemonic() == Mnemonic::Bsf {
+        src.trailing_zeros()
+    } else {
+        63 - src.leading_zeros()
+    };
     let idx = u64::from(idx);
     cpu.write_op(bus, i, 0, size, idx)?;
     cpu.set_flags((f & !ARITH) | parity(idx));
@@ -80,7 +88,16 @@ const BT: &[Code] = &[
 
 pub(crate) fn register(t: &mut TableBuilder) {
     t.add(BT, bt, Meta::plain(Isa::I386));
-    t.add(&[Code::Bsf_r16_rm16, Code::Bsf_r32_rm32, Code::Bsr_r16_rm16, Code::Bsr_r32_rm32], bsf_bsr, Meta::plain(Isa::I386));
+    t.add(
+        &[
+            Code::Bsf_r16_rm16,
+            Code::Bsf_r32_rm32,
+            Code::Bsr_r16_rm16,
+            Code::Bsr_r32_rm32,
+        ],
+        bsf_bsr,
+        Meta::plain(Isa::I386),
+    );
 }
 
 #[cfg(test)]
@@ -91,7 +108,11 @@ mod tests {
     #[test]
     fn bt_memory_negative_offset() {
         // mov bx,0x2000 ; mov ax,-1 ; bts [bx],ax -> sets bit 15 of the word at 0x1ffe
-        let (cpu, bus) = run_real_with(&[0xbb, 0x00, 0x20, 0xb8, 0xff, 0xff, 0x0f, 0xab, 0x07], 3, |_, _| {});
+        let (cpu, bus) = run_real_with(
+            &[0xbb, 0x00, 0x20, 0xb8, 0xff, 0xff, 0x0f, 0xab, 0x07],
+            3,
+            |_, _| {},
+        );
         assert_eq!(&bus.ram()[0x1ffe..0x2002], &[0x00, 0x80, 0x00, 0x00]);
         assert_eq!(cpu.flags() & rflags::CF, 0);
     }
@@ -99,18 +120,26 @@ mod tests {
     #[test]
     fn bt_memory_large_offset_and_imm() {
         // mov bx,0x2000 ; mov eax,35 ; bt dword [bx],eax -> bit 3 of the dword at 0x2004
-        let code = [0xbb, 0x00, 0x20, 0x66, 0xb8, 0x23, 0x00, 0x00, 0x00, 0x66, 0x0f, 0xa3, 0x07];
+        let code = [
+            0xbb, 0x00, 0x20, 0x66, 0xb8, 0x23, 0x00, 0x00, 0x00, 0x66, 0x0f, 0xa3, 0x07,
+        ];
         let (cpu, _) = run_real_with(&code, 3, |_, bus| bus.load(0x2004, &[0x08]));
         assert_ne!(cpu.flags() & rflags::CF, 0);
         // bt word [bx],19 with an immediate: offset taken modulo 16 (bit 3 of 0x2000)
-        let (cpu, _) = run_real_with(&[0xbb, 0x00, 0x20, 0x0f, 0xba, 0x27, 0x13], 2, |_, bus| bus.load(0x2000, &[0x08]));
+        let (cpu, _) = run_real_with(&[0xbb, 0x00, 0x20, 0x0f, 0xba, 0x27, 0x13], 2, |_, bus| {
+            bus.load(0x2000, &[0x08])
+        });
         assert_ne!(cpu.flags() & rflags::CF, 0);
     }
 
     #[test]
     fn bsf_zero_keeps_destination() {
         // mov ax,0x1234 ; xor bx,bx ; bsf ax,bx
-        let (cpu, _) = run_real_with(&[0xb8, 0x34, 0x12, 0x31, 0xdb, 0x0f, 0xbc, 0xc3], 3, |_, _| {});
+        let (cpu, _) = run_real_with(
+            &[0xb8, 0x34, 0x12, 0x31, 0xdb, 0x0f, 0xbc, 0xc3],
+            3,
+            |_, _| {},
+        );
         assert_eq!(cpu.s.gpr[0] & 0xffff, 0x1234);
         assert_ne!(cpu.flags() & rflags::ZF, 0);
         // mov bx,0x0110 ; bsr ax,bx -> 8

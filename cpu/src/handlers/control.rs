@@ -112,7 +112,11 @@ fn ret(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
     };
     let t = cpu.peek(bus, 0, size)?;
     cpu.check_near_target(t)?;
-    let release = if i.op_count() > 0 { u64::from(i.immediate16()) } else { 0 };
+    let release = if i.op_count() > 0 {
+        u64::from(i.immediate16())
+    } else {
+        0
+    };
     let sp = cpu.sp().wrapping_add(u64::from(size)).wrapping_add(release);
     cpu.set_sp(sp);
     cpu.next_ip = t;
@@ -123,8 +127,8 @@ fn ret(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
 fn counter_size(code: Code) -> u8 {
     use Code::*;
     match code {
-        Loop_rel8_16_CX | Loop_rel8_32_CX | Loope_rel8_16_CX | Loope_rel8_32_CX | Loopne_rel8_16_CX
-        | Loopne_rel8_32_CX | Jcxz_rel8_16 | Jcxz_rel8_32 => 2,
+        Loop_rel8_16_CX | Loop_rel8_32_CX | Loope_rel8_16_CX | Loope_rel8_32_CX
+        | Loopne_rel8_16_CX | Loopne_rel8_32_CX | Jcxz_rel8_16 | Jcxz_rel8_32 => 2,
         _ => 4,
     }
 }
@@ -134,7 +138,10 @@ fn loop_cc(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Instruction) -> Exec {
     let count = cpu.gpr(1, csize).wrapping_sub(1) & size_mask(csize);
     let zf = cpu.flags() & rflags::ZF != 0;
     let cond = match i.code() {
-        Code::Loope_rel8_16_CX | Code::Loope_rel8_32_CX | Code::Loope_rel8_16_ECX | Code::Loope_rel8_32_ECX => zf,
+        Code::Loope_rel8_16_CX
+        | Code::Loope_rel8_32_CX
+        | Code::Loope_rel8_16_ECX
+        | Code::Loope_rel8_32_ECX => zf,
         Code::Loopne_rel8_16_CX
         | Code::Loopne_rel8_32_CX
         | Code::Loopne_rel8_16_ECX
@@ -182,14 +189,41 @@ const LOOPS: &[Code] = &[
 
 pub(crate) fn register(t: &mut TableBuilder) {
     let b = Meta::branch(Isa::I8086);
-    t.add(&[Code::Jmp_rel8_16, Code::Jmp_rel8_32, Code::Jmp_rel16, Code::Jmp_rel32_32], jmp_rel, b);
+    t.add(
+        &[
+            Code::Jmp_rel8_16,
+            Code::Jmp_rel8_32,
+            Code::Jmp_rel16,
+            Code::Jmp_rel32_32,
+        ],
+        jmp_rel,
+        b,
+    );
     t.add(JCC, jcc, b);
     t.add(&[Code::Jmp_rm16, Code::Jmp_rm32], jmp_rm, b);
     t.add(&[Code::Call_rel16, Code::Call_rel32_32], call_rel, b);
     t.add(&[Code::Call_rm16, Code::Call_rm32], call_rm, b);
-    t.add(&[Code::Retnw, Code::Retnd, Code::Retnw_imm16, Code::Retnd_imm16], ret, b);
+    t.add(
+        &[
+            Code::Retnw,
+            Code::Retnd,
+            Code::Retnw_imm16,
+            Code::Retnd_imm16,
+        ],
+        ret,
+        b,
+    );
     t.add(LOOPS, loop_cc, b);
-    t.add(&[Code::Jcxz_rel8_16, Code::Jcxz_rel8_32, Code::Jecxz_rel8_16, Code::Jecxz_rel8_32], jcxz, b);
+    t.add(
+        &[
+            Code::Jcxz_rel8_16,
+            Code::Jcxz_rel8_32,
+            Code::Jecxz_rel8_16,
+            Code::Jecxz_rel8_32,
+        ],
+        jcxz,
+        b,
+    );
 }
 
 #[cfg(test)]
@@ -199,7 +233,10 @@ mod tests {
     #[test]
     fn call_and_ret_imm() {
         // mov sp,0x2000 ; call +1 ; (hlt) ; ret 4   -> returns to the hlt with SP = 0x2004
-        let (cpu, bus) = run_real(&[0xbc, 0x00, 0x20, 0xe8, 0x01, 0x00, 0xf4, 0xc2, 0x04, 0x00], 3);
+        let (cpu, bus) = run_real(
+            &[0xbc, 0x00, 0x20, 0xe8, 0x01, 0x00, 0xf4, 0xc2, 0x04, 0x00],
+            3,
+        );
         assert_eq!(cpu.s.rip, 0x1006);
         assert_eq!(cpu.s.gpr[4] & 0xffff, 0x2004);
         assert_eq!(&bus.ram()[0x1ffe..0x2000], &[0x06, 0x10]);

@@ -82,7 +82,11 @@ fn cbw(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Instruction) -> Exec {
 /// CWD, CDQ: sign of the accumulator into DX/EDX.
 fn cwd(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Instruction) -> Exec {
     let size: u8 = if i.code() == Code::Cwd { 2 } else { 4 };
-    let fill = if cpu.gpr(0, size) & sign_bit(size) != 0 { u64::MAX } else { 0 };
+    let fill = if cpu.gpr(0, size) & sign_bit(size) != 0 {
+        u64::MAX
+    } else {
+        0
+    };
     cpu.set_gpr(2, size, fill);
     Ok(())
 }
@@ -170,17 +174,57 @@ const NOP_RM: &[Code] = &[
 
 pub(crate) fn register(t: &mut TableBuilder) {
     t.add(MOV, mov, Meta::plain(Isa::I8086));
-    t.add(&[Code::Movzx_r16_rm8, Code::Movzx_r32_rm8, Code::Movzx_r16_rm16, Code::Movzx_r32_rm16], movzx, Meta::plain(Isa::I386));
-    t.add(&[Code::Movsx_r16_rm8, Code::Movsx_r32_rm8, Code::Movsx_r16_rm16, Code::Movsx_r32_rm16], movsx, Meta::plain(Isa::I386));
-    t.add(&[Code::Xchg_rm8_r8, Code::Xchg_rm16_r16, Code::Xchg_rm32_r32, Code::Xchg_r16_AX, Code::Xchg_r32_EAX], xchg, Meta::plain(Isa::I8086));
-    t.add(&[Code::Lea_r16_m, Code::Lea_r32_m], lea, Meta::plain(Isa::I8086));
+    t.add(
+        &[
+            Code::Movzx_r16_rm8,
+            Code::Movzx_r32_rm8,
+            Code::Movzx_r16_rm16,
+            Code::Movzx_r32_rm16,
+        ],
+        movzx,
+        Meta::plain(Isa::I386),
+    );
+    t.add(
+        &[
+            Code::Movsx_r16_rm8,
+            Code::Movsx_r32_rm8,
+            Code::Movsx_r16_rm16,
+            Code::Movsx_r32_rm16,
+        ],
+        movsx,
+        Meta::plain(Isa::I386),
+    );
+    t.add(
+        &[
+            Code::Xchg_rm8_r8,
+            Code::Xchg_rm16_r16,
+            Code::Xchg_rm32_r32,
+            Code::Xchg_r16_AX,
+            Code::Xchg_r32_EAX,
+        ],
+        xchg,
+        Meta::plain(Isa::I8086),
+    );
+    t.add(
+        &[Code::Lea_r16_m, Code::Lea_r32_m],
+        lea,
+        Meta::plain(Isa::I8086),
+    );
     t.add(&[Code::Cbw, Code::Cwde], cbw, Meta::plain(Isa::I8086));
     t.add(&[Code::Cwd, Code::Cdq], cwd, Meta::plain(Isa::I8086));
     t.add(&[Code::Xlat_m8], xlat, Meta::plain(Isa::I8086));
-    t.add(&[Code::Bswap_r16, Code::Bswap_r32], bswap, Meta::plain(Isa::I486));
+    t.add(
+        &[Code::Bswap_r16, Code::Bswap_r32],
+        bswap,
+        Meta::plain(Isa::I486),
+    );
     t.add(CMOV, cmov, Meta::plain(Isa::PentiumPro));
     t.add(SETCC, setcc, Meta::plain(Isa::I386));
-    t.add(&[Code::Nopw, Code::Nopd, Code::Pause], nop, Meta::plain(Isa::I8086));
+    t.add(
+        &[Code::Nopw, Code::Nopd, Code::Pause],
+        nop,
+        Meta::plain(Isa::I8086),
+    );
     t.add(NOP_RM, nop, Meta::plain(Isa::PentiumPro));
 }
 
@@ -204,6 +248,31 @@ mod tests {
         let (cpu, _) = run_real(&[0xb0, 0x80, 0x98, 0x99], 3);
         assert_eq!(cpu.s.gpr[0] & 0xffff, 0xff80);
         assert_eq!(cpu.s.gpr[2] & 0xffff, 0xffff);
+    }
+
+    #[test]
+    fn cmov_setcc_bswap() {
+        // mov eax,0x11223344 ; bswap eax
+        let (cpu, _) = run_real(&[0x66, 0xb8, 0x44, 0x33, 0x22, 0x11, 0x66, 0x0f, 0xc8], 2);
+        assert_eq!(cpu.s.gpr[0], 0x4433_2211);
+        // stc ; mov bx,5 ; cmovb ax,bx ; cmovae cx,bx ; setb dl
+        let code = [
+            0xf9, 0xbb, 0x05, 0x00, 0x0f, 0x42, 0xc3, 0x0f, 0x43, 0xcb, 0x0f, 0x92, 0xc2,
+        ];
+        let (cpu, _) = run_real_with(&code, 5, |cpu, _| cpu.s.gpr[1] = 7);
+        assert_eq!(cpu.s.gpr[0] & 0xffff, 5);
+        assert_eq!(cpu.s.gpr[1] & 0xffff, 7);
+        assert_eq!(cpu.s.gpr[2] & 0xff, 1);
+    }
+
+    #[test]
+    fn xchg_with_self_addressing_register() {
+        // mov bx,0x2000 ; xchg bh,[bx] : the store goes to 0x2000, not to the new BX
+        let (cpu, bus) = run_real_with(&[0xbb, 0x00, 0x20, 0x86, 0x3f], 2, |_, bus| {
+            bus.load(0x2000, &[0x30])
+        });
+        assert_eq!(bus.ram()[0x2000], 0x20);
+        assert_eq!(cpu.s.gpr[3] & 0xffff, 0x3000);
     }
 
     #[test]

@@ -97,14 +97,22 @@ fn sahf(cpu: &mut Cpu, _bus: &mut dyn Bus, _i: &Instruction) -> Exec {
 
 /// SALC (D6): AL = CF ? FF : 00. Undocumented, present on every Intel CPU outside 64-bit mode.
 fn salc(cpu: &mut Cpu, _bus: &mut dyn Bus, _i: &Instruction) -> Exec {
-    let v = if cpu.flags() & rflags::CF != 0 { 0xff } else { 0 };
+    let v = if cpu.flags() & rflags::CF != 0 {
+        0xff
+    } else {
+        0
+    };
     cpu.set_gpr(0, 1, v);
     Ok(())
 }
 
 pub(crate) fn register(t: &mut TableBuilder) {
     let p = Meta::plain(Isa::I8086);
-    t.add(&[Code::Clc, Code::Stc, Code::Cmc, Code::Cld, Code::Std], flag_op, p);
+    t.add(
+        &[Code::Clc, Code::Stc, Code::Cmc, Code::Cld, Code::Std],
+        flag_op,
+        p,
+    );
     t.add(&[Code::Cli], cli, Meta::branch(Isa::I8086));
     t.add(&[Code::Sti], sti, Meta::branch(Isa::I8086));
     t.add(&[Code::Lahf], lahf, p);
@@ -132,6 +140,33 @@ mod tests {
         assert!(cpu.s.events.interrupt_shadow);
         let (cpu, _) = run_real(&[0xfb, 0xfb], 2);
         assert!(!cpu.s.events.interrupt_shadow);
+    }
+
+    #[test]
+    fn cli_sti_privilege() {
+        use crate::fault::Fault;
+        use crate::handlers::alu::tests::exec16;
+        use crate::state::{cr0, cr4};
+        let mut bus = crate::testbus::FlatBus::new(1 << 16);
+        let mut cpu = crate::Cpu::new();
+        cpu.s.cr0 |= cr0::PE;
+        cpu.set_flags(rflags::VM | rflags::IF);
+        // V86, IOPL 0, no VME: #GP.
+        assert_eq!(exec16(&mut cpu, &mut bus, &[0xfa]), Err(Fault::gp(0)));
+        // VME: CLI clears VIF, STI sets it unless VIP is pending.
+        cpu.s.cr4 |= cr4::VME;
+        cpu.set_flags(rflags::VM | rflags::IF | rflags::VIF);
+        assert_eq!(exec16(&mut cpu, &mut bus, &[0xfa]), Ok(()));
+        assert_eq!(cpu.flags() & (rflags::IF | rflags::VIF), rflags::IF);
+        assert_eq!(exec16(&mut cpu, &mut bus, &[0xfb]), Ok(()));
+        assert_ne!(cpu.flags() & rflags::VIF, 0);
+        cpu.set_flags(rflags::VM | rflags::VIP);
+        assert_eq!(exec16(&mut cpu, &mut bus, &[0xfb]), Err(Fault::gp(0)));
+        // IOPL 3: the real IF.
+        cpu.set_flags(rflags::VM | rflags::IOPL);
+        assert_eq!(exec16(&mut cpu, &mut bus, &[0xfb]), Ok(()));
+        assert_ne!(cpu.flags() & rflags::IF, 0);
+        assert!(cpu.s.events.interrupt_shadow);
     }
 
     #[test]

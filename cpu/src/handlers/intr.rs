@@ -13,7 +13,6 @@ use crate::task::{tss32, VALID_FLAGS};
 use crate::{Bus, Cpu};
 use iced_x86::{Code, Instruction};
 
-
 fn software_int(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
     let (vector, kind) = match i.code() {
         Code::Int_imm8 => (i.immediate8(), EventKind::Software),

@@ -31,7 +31,11 @@ impl Cpu {
         let base = self.read_sys(bus, tr.base.wrapping_add(IOMAP_BASE_FIELD), 2)?;
         let at = base + u64::from(port / 8);
         // An access whose bits straddle a byte boundary needs the following byte too.
-        let last = if u32::from(port & 7) + u32::from(size) > 8 { at + 1 } else { at };
+        let last = if u32::from(port & 7) + u32::from(size) > 8 {
+            at + 1
+        } else {
+            at
+        };
         if last > u64::from(tr.limit) {
             return Err(Fault::gp(0));
         }
@@ -73,8 +77,30 @@ fn out(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
 
 pub(crate) fn register(t: &mut TableBuilder) {
     let p = Meta::plain(Isa::I8086);
-    t.add(&[Code::In_AL_imm8, Code::In_AX_imm8, Code::In_EAX_imm8, Code::In_AL_DX, Code::In_AX_DX, Code::In_EAX_DX], in_, p);
-    t.add(&[Code::Out_imm8_AL, Code::Out_imm8_AX, Code::Out_imm8_EAX, Code::Out_DX_AL, Code::Out_DX_AX, Code::Out_DX_EAX], out, p);
+    t.add(
+        &[
+            Code::In_AL_imm8,
+            Code::In_AX_imm8,
+            Code::In_EAX_imm8,
+            Code::In_AL_DX,
+            Code::In_AX_DX,
+            Code::In_EAX_DX,
+        ],
+        in_,
+        p,
+    );
+    t.add(
+        &[
+            Code::Out_imm8_AL,
+            Code::Out_imm8_AX,
+            Code::Out_imm8_EAX,
+            Code::Out_DX_AL,
+            Code::Out_DX_AX,
+            Code::Out_DX_EAX,
+        ],
+        out,
+        p,
+    );
 }
 
 #[cfg(test)]
@@ -90,11 +116,19 @@ mod tests {
         let mut cpu = Cpu::new();
         bus.load(0x8000 + 0x66, &[0x68, 0x00]);
         bus.load(0x8000 + 0x68 + 0x0c, &[0x02]);
-        cpu.s.tr = Segment { base: 0x8000, limit: 0x68 + 0x0f, selector: 0x28, attr: attr::P | 11 };
+        cpu.s.tr = Segment {
+            base: 0x8000,
+            limit: 0x68 + 0x0f,
+            selector: 0x28,
+            attr: attr::P | 11,
+        };
         cpu.s.cr0 |= cr0::PE;
         cpu.set_flags(rflags::VM);
         for s in SegReg::ALL {
-            cpu.s.seg[s as usize] = Segment { attr: attr::REAL_DATA | 3 << attr::DPL_SHIFT, ..Segment::real_mode(0) };
+            cpu.s.seg[s as usize] = Segment {
+                attr: attr::REAL_DATA | 3 << attr::DPL_SHIFT,
+                ..Segment::real_mode(0)
+            };
         }
         (cpu, bus)
     }

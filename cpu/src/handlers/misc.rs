@@ -80,7 +80,9 @@ fn fixed_index(index: u32) -> Option<usize> {
         msr::MTRR_FIX64K => Some(0),
         msr::MTRR_FIX16K_80000 => Some(1),
         msr::MTRR_FIX16K_A0000 => Some(2),
-        msr::MTRR_FIX4K_FIRST..=msr::MTRR_FIX4K_LAST => Some((index - msr::MTRR_FIX4K_FIRST) as usize + 3),
+        msr::MTRR_FIX4K_FIRST..=msr::MTRR_FIX4K_LAST => {
+            Some((index - msr::MTRR_FIX4K_FIRST) as usize + 3)
+        }
         _ => None,
     }
 }
@@ -97,7 +99,9 @@ fn read_msr(cpu: &Cpu, index: u32) -> Option<u64> {
         msr::MISC_ENABLE => m.misc_enable,
         msr::PAT => m.pat,
         msr::MTRR_DEF_TYPE => m.mtrr_def_type,
-        msr::MTRR_PHYS_FIRST..=msr::MTRR_PHYS_LAST => m.mtrr_var[(index - msr::MTRR_PHYS_FIRST) as usize],
+        msr::MTRR_PHYS_FIRST..=msr::MTRR_PHYS_LAST => {
+            m.mtrr_var[(index - msr::MTRR_PHYS_FIRST) as usize]
+        }
         _ => m.mtrr_fixed[fixed_index(index)?],
     })
 }
@@ -126,8 +130,14 @@ fn write_msr(m: &mut Msrs, retired: u64, index: u32, v: u64) -> Option<()> {
         }
         msr::MTRR_PHYS_FIRST..=msr::MTRR_PHYS_LAST => {
             let k = (index - msr::MTRR_PHYS_FIRST) as usize;
-            let reserved = if k % 2 == 0 { !(PHYS_MASK & !0xfff | 0xff) } else { !(PHYS_MASK & !0xfff | 1 << 11) };
-            ok(v & reserved == 0 && (k % 2 == 1 || valid_type(v & 0xff, false)))?;
+            // Even: PHYSBASE (address, type); odd: PHYSMASK (address mask, valid bit).
+            let is_mask = k & 1 == 1;
+            let reserved = if is_mask {
+                !(PHYS_MASK & !0xfff | 1 << 11)
+            } else {
+                !(PHYS_MASK & !0xfff | 0xff)
+            };
+            ok(v & reserved == 0 && (is_mask || valid_type(v & 0xff, false)))?;
             m.mtrr_var[k] = v;
         }
         _ => {
@@ -190,11 +200,33 @@ pub(crate) fn register(t: &mut TableBuilder) {
     t.add(&[Code::Hlt], hlt, Meta::system(Isa::I8086));
     t.add(&[Code::Cpuid], cpuid, Meta::plain(Isa::I486));
     t.add(&[Code::Rdtsc], rdtsc, Meta::plain(Isa::Pentium));
-    t.add(&[Code::Rdmsr], rdmsr, Meta { privileged: true, ..Meta::plain(Isa::Pentium) });
+    t.add(
+        &[Code::Rdmsr],
+        rdmsr,
+        Meta {
+            privileged: true,
+            ..Meta::plain(Isa::Pentium)
+        },
+    );
     t.add(&[Code::Wrmsr], wrmsr, Meta::system(Isa::Pentium));
-    t.add(&[Code::Bound_r16_m1616, Code::Bound_r32_m3232], bound, Meta::plain(Isa::I186));
+    t.add(
+        &[Code::Bound_r16_m1616, Code::Bound_r32_m3232],
+        bound,
+        Meta::plain(Isa::I186),
+    );
     t.add(&[Code::Wait], wait, Meta::plain(Isa::I8086));
-    t.add(&[Code::Ud2, Code::Ud0, Code::Ud0_r16_rm16, Code::Ud0_r32_rm32, Code::Ud1_r16_rm16, Code::Ud1_r32_rm32], ud, Meta::branch(Isa::PentiumPro));
+    t.add(
+        &[
+            Code::Ud2,
+            Code::Ud0,
+            Code::Ud0_r16_rm16,
+            Code::Ud0_r32_rm32,
+            Code::Ud1_r16_rm16,
+            Code::Ud1_r32_rm32,
+        ],
+        ud,
+        Meta::branch(Isa::PentiumPro),
+    );
 }
 
 #[cfg(test)]
@@ -226,7 +258,9 @@ mod tests {
     #[test]
     fn bound_raises_br() {
         // IVT[5] = 0000:3000 ; mov sp,0x2000 ; mov bx,0x2100 ; mov ax,9 ; bound ax,[bx] (bounds 0..8)
-        let code = [0xbc, 0x00, 0x20, 0xbb, 0x00, 0x21, 0xb8, 0x09, 0x00, 0x62, 0x07];
+        let code = [
+            0xbc, 0x00, 0x20, 0xbb, 0x00, 0x21, 0xb8, 0x09, 0x00, 0x62, 0x07,
+        ];
         let (cpu, _) = run_real_with(&code, 4, |_, bus| {
             bus.load(0x14, &[0x00, 0x30, 0x00, 0x00]);
             bus.load(0x2100, &[0, 0, 8, 0]);

@@ -44,7 +44,11 @@ fn compute(m: Mnemonic, d: u64, count: u32, w: u32, cf: bool) -> Shifted {
         flags: szp(res, (w / 8) as u8) | c(carry) | of(ofb),
         mask: ARITH,
     };
-    let rot = |res: u64, carry: u64, ofb: u64| Shifted { res, flags: c(carry) | of(ofb), mask: CF | OF };
+    let rot = |res: u64, carry: u64, ofb: u64| Shifted {
+        res,
+        flags: c(carry) | of(ofb),
+        mask: CF | OF,
+    };
     match m {
         Mnemonic::Shl | Mnemonic::Sal => {
             let res = (d << count) & mask;
@@ -111,7 +115,11 @@ fn double_shift(left: bool, d: u64, s: u64, count: u32, w: u32) -> Shifted {
     let size = (w / 8) as u8;
     let mask = size_mask(size);
     // 16-bit operands shift through dest:src:dest; 32-bit ones through dest:src.
-    let (v, vw) = if w == 16 { ((d << 32) | (s << 16) | d, 48) } else { ((d << 32) | s, 64) };
+    let (v, vw) = if w == 16 {
+        ((d << 32) | (s << 16) | d, 48)
+    } else {
+        ((d << 32) | s, 64)
+    };
     let (res, carry) = if left {
         (v >> (vw - w - count) & mask, bit(v, vw - count))
     } else {
@@ -119,9 +127,17 @@ fn double_shift(left: bool, d: u64, s: u64, count: u32, w: u32) -> Shifted {
         (lowv >> count & mask, bit(lowv, count - 1))
     };
     let top = w - 1;
-    let ofb = if left { bit(res, top) ^ carry } else { bit(res, top) ^ bit(res, top - 1) };
+    let ofb = if left {
+        bit(res, top) ^ carry
+    } else {
+        bit(res, top) ^ bit(res, top - 1)
+    };
     let flags = szp(res, size) | if carry != 0 { CF } else { 0 } | if ofb != 0 { OF } else { 0 };
-    Shifted { res, flags, mask: ARITH }
+    Shifted {
+        res,
+        flags,
+        mask: ARITH,
+    }
 }
 
 fn shld_shrd(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
@@ -133,7 +149,13 @@ fn shld_shrd(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
     if count == 0 {
         return Ok(());
     }
-    let r = double_shift(i.mnemonic() == Mnemonic::Shld, d, s, count, u32::from(size) * 8);
+    let r = double_shift(
+        i.mnemonic() == Mnemonic::Shld,
+        d,
+        s,
+        count,
+        u32::from(size) * 8,
+    );
     cpu.write_op(bus, i, 0, size, r.res)?;
     let f = cpu.flags();
     cpu.set_flags((f & !ARITH) | r.flags);
@@ -219,7 +241,10 @@ mod tests {
         // ROL 8-bit by 8: value kept, CF = LSB
         assert_eq!(run(Mnemonic::Rol, 0x81, 8, 8, false), (0x81, CF));
         // RCL 32-bit by 31
-        assert_eq!(run(Mnemonic::Rcl, 0x8000_0000, 31, 32, false).0, 0x2000_0000);
+        assert_eq!(
+            run(Mnemonic::Rcl, 0x8000_0000, 31, 32, false).0,
+            0x2000_0000
+        );
     }
 
     #[test]

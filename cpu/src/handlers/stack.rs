@@ -141,14 +141,23 @@ fn popf_vme(cpu: &mut Cpu, bus: &mut dyn Bus, size: u8, old: u64) -> Exec {
     }
     let writable = POPF_WRITABLE & 0xffff & !(rflags::IOPL | rflags::IF);
     let mut f = (old & !writable) | (new & writable);
-    f = (f & !rflags::VIF) | if new & rflags::IF != 0 { rflags::VIF } else { 0 };
+    f = (f & !rflags::VIF)
+        | if new & rflags::IF != 0 {
+            rflags::VIF
+        } else {
+            0
+        };
     cpu.pop(bus, 2)?;
     cpu.set_flags(f);
     Ok(())
 }
 
 fn enter(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
-    let size: u8 = if i.code() == Code::Enterw_imm16_imm8 { 2 } else { 4 };
+    let size: u8 = if i.code() == Code::Enterw_imm16_imm8 {
+        2
+    } else {
+        4
+    };
     let alloc = u64::from(i.immediate16());
     let level = u64::from(i.immediate8_2nd() & 31);
     let sw = cpu.stack_width();
@@ -186,27 +195,58 @@ fn leave(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
     let bp = cpu.gpr(5, sw);
     let v = cpu.read_mem(bus, SegReg::Ss, bp, size)?;
     cpu.set_sp(bp.wrapping_add(u64::from(size)));
-    cpu.set_reg(if size == 2 { Register::BP } else { Register::EBP }, v);
+    cpu.set_reg(
+        if size == 2 {
+            Register::BP
+        } else {
+            Register::EBP
+        },
+        v,
+    );
     Ok(())
 }
 
 pub(crate) fn register(t: &mut TableBuilder) {
     let p = Meta::plain(Isa::I8086);
-    t.add(&[Code::Push_r16, Code::Push_r32, Code::Push_rm16, Code::Push_rm32], push_op, p);
-    t.add(&[Code::Push_imm16, Code::Pushd_imm32, Code::Pushw_imm8, Code::Pushd_imm8], push_op, Meta::plain(Isa::I186));
+    t.add(
+        &[
+            Code::Push_r16,
+            Code::Push_r32,
+            Code::Push_rm16,
+            Code::Push_rm32,
+        ],
+        push_op,
+        p,
+    );
+    t.add(
+        &[
+            Code::Push_imm16,
+            Code::Pushd_imm32,
+            Code::Pushw_imm8,
+            Code::Pushd_imm8,
+        ],
+        push_op,
+        Meta::plain(Isa::I186),
+    );
     t.add(&[Code::Pop_r16, Code::Pop_r32], pop_reg, p);
     t.add(&[Code::Pop_rm16, Code::Pop_rm32], pop_rm, p);
     t.add(&[Code::Pushaw, Code::Pushad], pusha, Meta::plain(Isa::I186));
     t.add(&[Code::Popaw, Code::Popad], popa, Meta::plain(Isa::I186));
     t.add(&[Code::Pushfw, Code::Pushfd], pushf, p);
     t.add(&[Code::Popfw, Code::Popfd], popf, Meta::branch(Isa::I8086));
-    t.add(&[Code::Enterw_imm16_imm8, Code::Enterd_imm16_imm8], enter, Meta::plain(Isa::I186));
+    t.add(
+        &[Code::Enterw_imm16_imm8, Code::Enterd_imm16_imm8],
+        enter,
+        Meta::plain(Isa::I186),
+    );
     t.add(&[Code::Leavew, Code::Leaved], leave, Meta::plain(Isa::I186));
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::handlers::alu::tests::run_real;
+    use crate::fault::Fault;
+    use crate::handlers::alu::tests::{exec16, run_real};
+    use crate::state::{cr4, rflags};
 
     #[test]
     fn push_sp_pushes_old_value() {
@@ -219,11 +259,55 @@ mod tests {
     #[test]
     fn enter_with_nesting() {
         // mov sp,0x2000 ; mov bp,0x3000 ; enter 8,2
-        let (cpu, bus) = run_real(&[0xbc, 0x00, 0x20, 0xbd, 0x00, 0x30, 0xc8, 0x08, 0x00, 0x02], 3);
+        let (cpu, bus) = run_real(
+            &[0xbc, 0x00, 0x20, 0xbd, 0x00, 0x30, 0xc8, 0x08, 0x00, 0x02],
+            3,
+        );
         // pushes old BP (0x3000) at 1ffe, [bp-2] (0) at 1ffc, frame 1ffe at 1ffa
-        assert_eq!(&bus.ram()[0x1ffa..0x2000], &[0xfe, 0x1f, 0x00, 0x00, 0x00, 0x30]);
+        assert_eq!(
+            &bus.ram()[0x1ffa..0x2000],
+            &[0xfe, 0x1f, 0x00, 0x00, 0x00, 0x30]
+        );
         assert_eq!(cpu.s.gpr[5] & 0xffff, 0x1ffe);
         assert_eq!(cpu.s.gpr[4] & 0xffff, 0x1ffa - 8);
+    }
+
+    /// A CPU in virtual-8086 mode with IOPL 0 and a stack at 0000:2000.
+    fn v86() -> (crate::Cpu, crate::testbus::FlatBus) {
+        let mut cpu = crate::Cpu::new();
+        cpu.s.cr0 |= crate::state::cr0::PE;
+        cpu.set_flags(rflags::VM);
+        cpu.s.gpr[4] = 0x2000;
+        (cpu, crate::testbus::FlatBus::new(1 << 20))
+    }
+
+    #[test]
+    fn popf_pushf_in_v86() {
+        let (mut cpu, mut bus) = v86();
+        // IOPL < 3 without VME: PUSHF and POPF fault.
+        assert_eq!(exec16(&mut cpu, &mut bus, &[0x9c]), Err(Fault::gp(0)));
+        assert_eq!(exec16(&mut cpu, &mut bus, &[0x9d]), Err(Fault::gp(0)));
+        // With VME, POPF moves the popped IF into VIF and leaves IF and IOPL alone.
+        cpu.s.cr4 |= cr4::VME;
+        bus.load(0x2000, &[0x00, 0x32]); // IF | IOPL 3
+        assert_eq!(exec16(&mut cpu, &mut bus, &[0x9d]), Ok(()));
+        let f = cpu.flags();
+        assert_eq!(f & (rflags::IF | rflags::IOPL), 0);
+        assert_ne!(f & rflags::VIF, 0);
+        // PUSHF then shows VIF as IF, and IOPL 3.
+        assert_eq!(exec16(&mut cpu, &mut bus, &[0x9c]), Ok(()));
+        assert_eq!(&bus.ram()[0x2000..0x2002], &[0x02, 0x32]);
+        // POPFD is never virtualised.
+        assert_eq!(exec16(&mut cpu, &mut bus, &[0x66, 0x9d]), Err(Fault::gp(0)));
+        // IOPL 3: POPF changes IF but not IOPL.
+        let (mut cpu, mut bus) = v86();
+        cpu.set_flags(rflags::VM | rflags::IOPL);
+        bus.load(0x2000, &[0x00, 0x02]);
+        assert_eq!(exec16(&mut cpu, &mut bus, &[0x9d]), Ok(()));
+        assert_eq!(
+            cpu.flags() & (rflags::IF | rflags::IOPL | rflags::VM),
+            rflags::IF | rflags::IOPL | rflags::VM
+        );
     }
 
     #[test]

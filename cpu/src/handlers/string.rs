@@ -109,7 +109,11 @@ fn once(cpu: &mut Cpu, bus: &mut dyn Bus, k: Kind, c: &Ctx) -> Exec {
 fn run(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction, k: Kind) -> Exec {
     let size = i.memory_size().size() as u8;
     let flags = cpu.flags();
-    let delta = if flags & rflags::DF != 0 { 0u64.wrapping_sub(u64::from(size)) } else { u64::from(size) };
+    let delta = if flags & rflags::DF != 0 {
+        0u64.wrapping_sub(u64::from(size))
+    } else {
+        u64::from(size)
+    };
     let c = Ctx {
         size,
         asize: addr_size(i),
@@ -127,7 +131,11 @@ fn run(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction, k: Kind) -> Exec {
     // CMPS/SCAS stop when ZF disagrees with the prefix (REPE: ZF=0 stops, REPNE: ZF=1 stops).
     let conditional = matches!(k, Kind::Cmps | Kind::Scas);
     let stop_on_zf = i.has_repne_prefix();
-    let chunk = if flags & rflags::TF != 0 { 1 } else { REP_CHUNK };
+    let chunk = if flags & rflags::TF != 0 {
+        1
+    } else {
+        REP_CHUNK
+    };
     let mut done = 0u64;
     loop {
         let count = cpu.gpr(1, c.asize);
@@ -178,15 +186,44 @@ fn outs(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
 }
 
 pub(crate) fn register(t: &mut TableBuilder) {
-    let p = Meta::plain(Isa::I8086);
-    t.add(&[Code::Movsb_m8_m8, Code::Movsw_m16_m16, Code::Movsd_m32_m32], movs, p);
-    t.add(&[Code::Cmpsb_m8_m8, Code::Cmpsw_m16_m16, Code::Cmpsd_m32_m32], cmps, p);
-    t.add(&[Code::Scasb_AL_m8, Code::Scasw_AX_m16, Code::Scasd_EAX_m32], scas, p);
-    t.add(&[Code::Lodsb_AL_m8, Code::Lodsw_AX_m16, Code::Lodsd_EAX_m32], lods, p);
-    t.add(&[Code::Stosb_m8_AL, Code::Stosw_m16_AX, Code::Stosd_m32_EAX], stos, p);
-    let io = Meta::plain(Isa::I186);
-    t.add(&[Code::Insb_m8_DX, Code::Insw_m16_DX, Code::Insd_m32_DX], ins, io);
-    t.add(&[Code::Outsb_DX_m8, Code::Outsw_DX_m16, Code::Outsd_DX_m32], outs, io);
+    // A REP instruction may come back to itself, so each ends a translated block.
+    let p = Meta::branch(Isa::I8086);
+    t.add(
+        &[Code::Movsb_m8_m8, Code::Movsw_m16_m16, Code::Movsd_m32_m32],
+        movs,
+        p,
+    );
+    t.add(
+        &[Code::Cmpsb_m8_m8, Code::Cmpsw_m16_m16, Code::Cmpsd_m32_m32],
+        cmps,
+        p,
+    );
+    t.add(
+        &[Code::Scasb_AL_m8, Code::Scasw_AX_m16, Code::Scasd_EAX_m32],
+        scas,
+        p,
+    );
+    t.add(
+        &[Code::Lodsb_AL_m8, Code::Lodsw_AX_m16, Code::Lodsd_EAX_m32],
+        lods,
+        p,
+    );
+    t.add(
+        &[Code::Stosb_m8_AL, Code::Stosw_m16_AX, Code::Stosd_m32_EAX],
+        stos,
+        p,
+    );
+    let io = Meta::branch(Isa::I186);
+    t.add(
+        &[Code::Insb_m8_DX, Code::Insw_m16_DX, Code::Insd_m32_DX],
+        ins,
+        io,
+    );
+    t.add(
+        &[Code::Outsb_DX_m8, Code::Outsw_DX_m16, Code::Outsd_DX_m32],
+        outs,
+        io,
+    );
 }
 
 #[cfg(test)]
@@ -198,7 +235,9 @@ mod tests {
     #[test]
     fn rep_movsb_copies_and_counts() {
         // mov si,0x2000 ; mov di,0x3000 ; mov cx,5 ; rep movsb
-        let code = [0xbe, 0x00, 0x20, 0xbf, 0x00, 0x30, 0xb9, 0x05, 0x00, 0xf3, 0xa4];
+        let code = [
+            0xbe, 0x00, 0x20, 0xbf, 0x00, 0x30, 0xb9, 0x05, 0x00, 0xf3, 0xa4,
+        ];
         let (cpu, bus) = run_real_with(&code, 4, |_, bus| bus.load(0x2000, b"hello"));
         assert_eq!(&bus.ram()[0x3000..0x3005], b"hello");
         assert_eq!(cpu.s.gpr[1] & 0xffff, 0);
@@ -209,7 +248,9 @@ mod tests {
     #[test]
     fn repe_cmpsb_stops_on_difference() {
         // mov si,0x2000 ; mov di,0x3000 ; mov cx,10 ; repe cmpsb
-        let code = [0xbe, 0x00, 0x20, 0xbf, 0x00, 0x30, 0xb9, 0x0a, 0x00, 0xf3, 0xa6];
+        let code = [
+            0xbe, 0x00, 0x20, 0xbf, 0x00, 0x30, 0xb9, 0x0a, 0x00, 0xf3, 0xa6,
+        ];
         let (cpu, _) = run_real_with(&code, 4, |_, bus| {
             bus.load(0x2000, b"abcX");
             bus.load(0x3000, b"abcY");
@@ -222,8 +263,11 @@ mod tests {
     #[test]
     fn rep_stos_is_interruptible_between_chunks() {
         // mov sp,0x8000 ; sti ; mov cx,0x2000 ; mov di,0x9000 ; rep stosb ; IVT[0x20] = 0000:0500
-        let code = [0xbc, 0x00, 0x80, 0xfb, 0xb9, 0x00, 0x20, 0xbf, 0x00, 0x90, 0xf3, 0xaa];
-        let (mut cpu, mut bus) = run_real_with(&code, 5, |_, bus| bus.load(0x80, &[0x00, 0x05, 0x00, 0x00]));
+        let code = [
+            0xbc, 0x00, 0x80, 0xfb, 0xb9, 0x00, 0x20, 0xbf, 0x00, 0x90, 0xf3, 0xaa,
+        ];
+        let (mut cpu, mut bus) =
+            run_real_with(&code, 5, |_, bus| bus.load(0x80, &[0x00, 0x05, 0x00, 0x00]));
         // One chunk done: IP still on the REP STOSB, CX counted down by the chunk.
         assert_eq!(cpu.s.rip, 0x100a);
         assert_eq!(cpu.s.gpr[1] & 0xffff, 0x2000 - REP_CHUNK);

@@ -48,7 +48,10 @@ fn measure(name: &str, rom: &[u8], expected_insns: u64, repeat: u32) -> anyhow::
         let t = Instant::now();
         let exit = m.run(Some(expected_insns.saturating_mul(2)))?;
         let secs = t.elapsed().as_secs_f64();
-        anyhow::ensure!(exit == MachineExit::PowerOff, "{name}: the benchmark did not finish ({exit:?})");
+        anyhow::ensure!(
+            exit == MachineExit::PowerOff,
+            "{name}: the benchmark did not finish ({exit:?})"
+        );
         retired = m.vcpu.retired();
         best = best.min(secs);
     }
@@ -61,10 +64,20 @@ fn measure(name: &str, rom: &[u8], expected_insns: u64, repeat: u32) -> anyhow::
 
 pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
     if matches!(args.workload, Workload::Int | Workload::All) {
-        measure("int", nestor_roms::bench_int(), nestor_roms::BENCH_INT_INSNS, args.repeat)?;
+        measure(
+            "int",
+            nestor_roms::bench_int(),
+            nestor_roms::BENCH_INT_INSNS,
+            args.repeat,
+        )?;
     }
     if matches!(args.workload, Workload::String | Workload::All) {
-        measure("string", nestor_roms::bench_string(), nestor_roms::BENCH_STRING_INSNS, args.repeat)?;
+        measure(
+            "string",
+            nestor_roms::bench_string(),
+            nestor_roms::BENCH_STRING_INSNS,
+            args.repeat,
+        )?;
     }
     Ok(0)
 }

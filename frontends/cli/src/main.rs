@@ -87,12 +87,17 @@ fn main() {
 }
 
 fn init_tracing(trace: bool) {
-    let filter = if trace { "nestor::trace=trace,info" } else { "warn" };
+    let filter = if trace {
+        "nestor::trace=trace,info"
+    } else {
+        "warn"
+    };
     let env = std::env::var("NESTOR_LOG").unwrap_or_else(|_| filter.to_string());
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::new(env))
         .without_time()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
 }
@@ -100,7 +105,8 @@ fn init_tracing(trace: bool) {
 fn run(args: RunArgs) -> anyhow::Result<i32> {
     init_tracing(args.trace);
     let rom = match &args.bios {
-        Some(path) => std::fs::read(path).with_context(|| format!("cannot read firmware {}", path.display()))?,
+        Some(path) => std::fs::read(path)
+            .with_context(|| format!("cannot read firmware {}", path.display()))?,
         None => nestor_roms::demo().to_vec(),
     };
     let mut config = MachineConfig::new(rom, args.memory);

@@ -94,7 +94,9 @@ pub fn open_chardev(spec: &ChardevSpec) -> anyhow::Result<Option<Box<dyn CharBac
         ChardevSpec::Stdio => Some(Box::new(Stdio::new())),
         ChardevSpec::File(path) => {
             let f = File::create(path).map_err(|e| anyhow::anyhow!("cannot create {path}: {e}"))?;
-            Some(Box::new(FileOut { out: BufWriter::new(f) }))
+            Some(Box::new(FileOut {
+                out: BufWriter::new(f),
+            }))
         }
         ChardevSpec::None => None,
     })
@@ -108,7 +110,10 @@ mod tests {
     fn parses_specs() {
         assert_eq!("stdio".parse(), Ok(ChardevSpec::Stdio));
         assert_eq!("none".parse(), Ok(ChardevSpec::None));
-        assert_eq!("file:/tmp/x".parse(), Ok(ChardevSpec::File("/tmp/x".into())));
+        assert_eq!(
+            "file:/tmp/x".parse(),
+            Ok(ChardevSpec::File("/tmp/x".into()))
+        );
         assert!("file:".parse::<ChardevSpec>().is_err());
         assert!("tcp:1234".parse::<ChardevSpec>().is_err());
     }

@@ -25,8 +25,14 @@ pub fn exit_status(exit: MachineExit) -> (i32, Option<&'static str>) {
     match exit {
         MachineExit::PowerOff => (status::POWER_OFF, None),
         MachineExit::DebugExit(code) => (code, None),
-        MachineExit::TripleFault => (status::TRIPLE_FAULT, Some("nestor: triple fault: the guest CPU shut down")),
-        MachineExit::BudgetExhausted => (status::BUDGET_EXHAUSTED, Some("nestor: instruction budget exhausted (--max-insns)")),
+        MachineExit::TripleFault => (
+            status::TRIPLE_FAULT,
+            Some("nestor: triple fault: the guest CPU shut down"),
+        ),
+        MachineExit::BudgetExhausted => (
+            status::BUDGET_EXHAUSTED,
+            Some("nestor: instruction budget exhausted (--max-insns)"),
+        ),
         MachineExit::HaltedForever => (
             status::HALTED_FOREVER,
             Some("nestor: the guest halted with interrupts disabled and can never wake up"),
