@@ -35,6 +35,25 @@ impl PortRange {
     }
 }
 
+/// A range of guest physical addresses decoded by a device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MmioRange {
+    pub base: u64,
+    pub len: u64,
+}
+
+impl MmioRange {
+    #[must_use]
+    pub const fn new(base: u64, len: u64) -> Self {
+        Self { base, len }
+    }
+
+    #[must_use]
+    pub fn contains(&self, addr: u64) -> bool {
+        addr >= self.base && addr - self.base < self.len
+    }
+}
+
 /// Why a device asks the machine to stop running the guest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExitRequest {
@@ -58,6 +77,9 @@ pub trait DeviceContext {
     fn dma_write(&mut self, paddr: u64, buf: &[u8]) -> Result<(), DmaError>;
     /// Ask the machine to stop the guest after the current instruction.
     fn request_exit(&mut self, why: ExitRequest);
+    /// The device's [`Device::ports`] or [`Device::mmio_ranges`] changed (a BAR was moved,
+    /// a window opened or closed): the machine asks again after this access.
+    fn remap(&mut self);
 }
 
 #[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
@@ -91,6 +113,18 @@ pub trait Device: Snapshot + Send {
     fn next_deadline_ns(&self) -> Option<u64>;
     /// Called once virtual time has reached the deadline the device asked for.
     fn on_timer(&mut self, ctx: &mut dyn DeviceContext);
+    /// Guest physical ranges the device decodes. Most devices have none.
+    fn mmio_ranges(&self) -> Vec<MmioRange> {
+        Vec::new()
+    }
+    /// Read `data.len()` (1, 2, 4 or 8) bytes at absolute guest physical `addr`.
+    fn mmio_read(&mut self, addr: u64, data: &mut [u8], ctx: &mut dyn DeviceContext) {
+        let _ = (addr, ctx);
+        data.fill(0xff);
+    }
+    fn mmio_write(&mut self, addr: u64, data: &[u8], ctx: &mut dyn DeviceContext) {
+        let _ = (addr, data, ctx);
+    }
 }
 
 /// What a plugin is built from: `key=value` options plus host resources the machine opened.

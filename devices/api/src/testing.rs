@@ -39,6 +39,8 @@ pub struct FakeContext {
     pub exits: Vec<ExitRequest>,
     /// Guest RAM at physical address 0.
     pub ram: Vec<u8>,
+    /// How many times the device asked the machine to remap it.
+    pub remaps: usize,
     levels: BTreeMap<u8, bool>,
 }
 
@@ -163,6 +165,9 @@ impl DeviceContext for FakeContext {
 
     fn request_exit(&mut self, why: ExitRequest) {
         self.exits.push(why);
+    }
+    fn remap(&mut self) {
+        self.remaps += 1;
     }
 }
 
