@@ -138,11 +138,11 @@ impl Cpu {
             return false;
         }
         let trap = self.s.rflags & rflags::TF != 0;
-        match self.execute_one(bus) {
-            Ok(()) => {
+        match self.execute_one(bus, trap) {
+            Ok(suppress_trap) => {
                 self.s.rip = self.next_ip;
                 self.retired += 1;
-                if trap {
+                if trap && !suppress_trap {
                     self.s.dr[6] |= 1 << 14;
                     self.raise(bus, Event::trap(Fault::DB, self.s.rip));
                 }
@@ -176,8 +176,13 @@ impl Cpu {
         false
     }
 
-    fn execute_one(&mut self, bus: &mut dyn Bus) -> Exec {
+    /// Execute the instruction at CS:IP. Returns whether a single-step trap must not follow
+    /// it (software interrupts; MOV SS/POP SS, whose trap waits one instruction).
+    fn execute_one(&mut self, bus: &mut dyn Bus, tf: bool) -> Exec<bool> {
         let d = self.fetch(bus)?;
+        let suppress_trap = tf && self.suppresses_single_step(&d.insn);
+        // RF lasts one instruction; IRET and task switches load it again.
+        self.s.rflags &= !rflags::RF;
         let mask = match d.insn.code_size() {
             iced_x86::CodeSize::Code16 => 0xffff,
             iced_x86::CodeSize::Code32 => 0xffff_ffff,
@@ -187,7 +192,20 @@ impl Cpu {
         if self.trace {
             self.trace_insn(&d.insn);
         }
-        (d.handler)(self, bus, &d.insn)
+        (d.handler)(self, bus, &d.insn)?;
+        Ok(suppress_trap)
+    }
+
+    fn suppresses_single_step(&self, insn: &iced_x86::Instruction) -> bool {
+        use iced_x86::{Mnemonic as M, OpKind, Register};
+        match insn.mnemonic() {
+            M::Int | M::Int3 | M::Int1 => true,
+            M::Into => self.flags() & rflags::OF != 0,
+            M::Mov | M::Pop => {
+                insn.op0_kind() == OpKind::Register && insn.op0_register() == Register::SS
+            }
+            _ => false,
+        }
     }
 
     fn trace_insn(&self, insn: &iced_x86::Instruction) {
@@ -291,4 +309,61 @@ fn decode(bitness: u32, bytes: &[u8], ip: u64) -> Option<iced_x86::Instruction> 
         return None;
     }
     Some(insn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{cr0, Segment};
+    use crate::testbus::FlatBus;
+
+    /// Real mode at 0000:1000 with `code`, the #DB vector at 0000:2000, INT 20h at 0000:3000.
+    fn setup(code: &[u8]) -> (Cpu, FlatBus) {
+        let mut bus = FlatBus::new(1 << 20);
+        bus.load(0x1000, code);
+        bus.load(4, &[0x00, 0x20, 0x00, 0x00]);
+        bus.load(0x20 * 4, &[0x00, 0x30, 0x00, 0x00]);
+        let mut cpu = Cpu::new();
+        cpu.s.seg[SegReg::Cs as usize] = Segment::real_mode(0);
+        cpu.s.seg[SegReg::Ss as usize] = Segment::real_mode(0);
+        cpu.s.gpr[4] = 0x8000;
+        cpu.s.rip = 0x1000;
+        cpu.s.rflags |= rflags::TF;
+        (cpu, bus)
+    }
+
+    #[test]
+    fn no_single_step_trap_after_int_n() {
+        let (mut cpu, mut bus) = setup(&[0xcd, 0x20]);
+        cpu.step(&mut bus);
+        assert_eq!(cpu.s.rip, 0x3000, "went to the INT 20h handler, not to #DB");
+    }
+
+    #[test]
+    fn mov_ss_delays_the_single_step_trap_by_one_instruction() {
+        // mov ss, ax ; nop ; nop
+        let (mut cpu, mut bus) = setup(&[0x8e, 0xd0, 0x90, 0x90]);
+        cpu.step(&mut bus);
+        assert_eq!(cpu.s.rip, 0x1002, "no trap right after MOV SS");
+        cpu.step(&mut bus);
+        assert_eq!(cpu.s.rip, 0x2000, "the trap comes after the next instruction");
+        assert_eq!(cpu.flags() & rflags::TF, 0, "the #DB handler runs with TF clear");
+    }
+
+    #[test]
+    fn rf_is_cleared_after_an_instruction() {
+        let (mut cpu, mut bus) = setup(&[0x90]);
+        cpu.s.rflags = (cpu.s.rflags & !rflags::TF) | rflags::RF;
+        cpu.step(&mut bus);
+        assert_eq!(cpu.flags() & rflags::RF, 0);
+    }
+
+    #[test]
+    fn cpl_stays_zero_between_setting_pe_and_the_far_jump() {
+        let mut s = CpuState::power_on();
+        s.seg[SegReg::Cs as usize].selector = 0x1003;
+        s.seg[SegReg::Ss as usize] = Segment::real_mode(0x2003);
+        s.cr0 |= cr0::PE;
+        assert_eq!(s.cpl(), 0);
+    }
 }

@@ -288,8 +288,9 @@ impl CpuState {
         self.protected_mode() && self.rflags & rflags::VM != 0
     }
 
-    /// Current privilege level: 0 in real mode, 3 in virtual-8086 mode, else CS.RPL
-    /// (which equals SS.DPL once loaded).
+    /// Current privilege level: 0 in real mode, 3 in virtual-8086 mode, else SS.DPL. The
+    /// hardware keeps CPL in the hidden part of SS (SDM 5.5), which is what makes code that
+    /// sets CR0.PE with odd low bits in CS run at CPL 0 until its far jump.
     #[must_use]
     pub fn cpl(&self) -> u8 {
         if !self.protected_mode() {
@@ -297,7 +298,7 @@ impl CpuState {
         } else if self.rflags & rflags::VM != 0 {
             3
         } else {
-            (self.seg[SegReg::Cs as usize].selector & 3) as u8
+            self.seg[SegReg::Ss as usize].dpl()
         }
     }
 

@@ -183,6 +183,33 @@ impl Cpu {
             self.set_tss_busy(bus, sel, true)?;
         }
         // Commit point: from here on, faults belong to the new task.
+        self.enter_task(sel, d, &img, source, new32);
+        let nsegs = if new32 { 6 } else { 4 };
+        self.load_task_segments(bus, &img, nsegs)?;
+        if img.eip > u64::from(self.s.seg(SegReg::Cs).limit) {
+            return Err(Fault::gp(0));
+        }
+        if let Some(code) = error_code {
+            // The error code goes on the new task's stack, sized by its TSS type.
+            self.push(bus, if new32 { 4 } else { 2 }, u64::from(code))?;
+        }
+        if img.trap {
+            // DR6.BT: the debug trap comes from the T bit of the new TSS.
+            self.s.dr[6] |= 1 << 15;
+        }
+        Ok(img.trap)
+    }
+
+    /// Load TR, CR3, EFLAGS, EIP, the GPRs and the raw selectors of the new task; the hidden
+    /// parts of the segment registers stay invalid until `load_task_segments` checks them.
+    fn enter_task(
+        &mut self,
+        sel: u16,
+        d: Descriptor,
+        img: &TssImage,
+        source: TaskSource,
+        new32: bool,
+    ) {
         self.s.tr = Descriptor(d.0 | 2 << 40).to_segment(sel);
         self.s.cr0 |= cr0::TS;
         if new32 && self.s.cr0 & cr0::PG != 0 {
@@ -199,6 +226,7 @@ impl Cpu {
         for (n, v) in img.gpr.iter().enumerate() {
             self.set_gpr(n, size, *v);
         }
+        // A 16-bit TSS has no FS/GS: they keep what they held.
         let nsegs = if new32 { 6 } else { 4 };
         for (s, &v) in SegReg::ALL.iter().zip(img.seg.iter()).take(nsegs) {
             self.s.seg[*s as usize] = Segment {
@@ -210,18 +238,6 @@ impl Cpu {
             selector: img.ldt,
             ..Segment::default()
         };
-        self.load_task_segments(bus, &img, nsegs)?;
-        if img.eip > u64::from(self.s.seg(SegReg::Cs).limit) {
-            return Err(Fault::gp(0));
-        }
-        if let Some(code) = error_code {
-            self.push(bus, size, u64::from(code))?;
-        }
-        if img.trap {
-            // DR6.BT: the debug trap comes from the T bit of the new TSS.
-            self.s.dr[6] |= 1 << 15;
-        }
-        Ok(img.trap)
     }
 
     fn read_tss(&mut self, bus: &mut dyn Bus, base: u64, is32: bool) -> Exec<TssImage> {
