@@ -366,4 +366,17 @@ mod tests {
         s.cr0 |= cr0::PE;
         assert_eq!(s.cpl(), 0);
     }
+
+    #[test]
+    fn writing_to_cached_code_invalidates_it() {
+        // 1000: mov al,11h ; 1002: mov byte [1001h],22h ; 1007: jmp 1000h
+        let (mut cpu, mut bus) = setup(&[0xb0, 0x11, 0xc6, 0x06, 0x01, 0x10, 0x22, 0xeb, 0xf7]);
+        cpu.s.rflags &= !rflags::TF;
+        cpu.s.seg[SegReg::Ds as usize] = Segment::real_mode(0);
+        cpu.run(&mut bus, 3);
+        assert_eq!(cpu.s.gpr[0] & 0xff, 0x11);
+        assert_eq!(cpu.s.rip, 0x1000);
+        cpu.run(&mut bus, 1);
+        assert_eq!(cpu.s.gpr[0] & 0xff, 0x22, "the modified instruction was decoded again");
+    }
 }
