@@ -2,6 +2,7 @@
 //! retire or deliver the fault.
 
 use crate::bus::{Bus, PAGE_SIZE};
+use crate::cpuid::{CpuModel, PENTIUM_PRO};
 use crate::fault::{Exec, Fault};
 use crate::icache::{DecodeCache, Decoded};
 use crate::interrupt::Event;
@@ -25,6 +26,8 @@ pub enum RunExit {
 
 pub struct Cpu {
     pub s: CpuState,
+    /// The processor model: what CPUID reports and which optional features exist.
+    pub model: CpuModel,
     pub(crate) tlb: Tlb,
     pub(crate) icache: DecodeCache,
     map_generation: u64,
@@ -46,8 +49,17 @@ impl Default for Cpu {
 impl Cpu {
     #[must_use]
     pub fn new() -> Self {
+        Self::with_model(PENTIUM_PRO)
+    }
+
+    /// A CPU of `model` at power-on.
+    #[must_use]
+    pub fn with_model(model: CpuModel) -> Self {
+        let mut s = CpuState::power_on();
+        s.gpr[2] = u64::from(model.signature);
         Self {
-            s: CpuState::power_on(),
+            s,
+            model,
             tlb: Tlb::default(),
             icache: DecodeCache::default(),
             map_generation: u64::MAX,
@@ -74,6 +86,8 @@ impl Cpu {
 
     pub fn reset(&mut self) {
         self.s = CpuState::power_on();
+        // EDX holds the processor signature after reset.
+        self.s.gpr[2] = u64::from(self.model.signature);
         self.flush_tlb();
         self.icache.flush_all();
     }
@@ -139,10 +153,13 @@ impl Cpu {
         }
         let trap = self.s.rflags & rflags::TF != 0;
         match self.execute_one(bus, trap) {
-            Ok(suppress_trap) => {
+            Ok((suppress_trap, branched)) => {
                 self.s.rip = self.next_ip;
                 self.retired += 1;
-                if trap && !suppress_trap {
+                // DEBUGCTL.BTF turns TF into single-step on taken branches; the trap clears it.
+                let btf = self.s.msr.debugctl & DEBUGCTL_BTF != 0;
+                if trap && !suppress_trap && (!btf || branched) {
+                    self.s.msr.debugctl &= !DEBUGCTL_BTF;
                     self.s.dr[6] |= 1 << 14;
                     self.raise(bus, Event::trap(Fault::DB, self.s.rip));
                 }
@@ -177,8 +194,9 @@ impl Cpu {
     }
 
     /// Execute the instruction at CS:IP. Returns whether a single-step trap must not follow
-    /// it (software interrupts; MOV SS/POP SS, whose trap waits one instruction).
-    fn execute_one(&mut self, bus: &mut dyn Bus, tf: bool) -> Exec<bool> {
+    /// it (software interrupts; MOV SS/POP SS, whose trap waits one instruction) and, when
+    /// `tf`, whether it was a taken branch (for DEBUGCTL.BTF).
+    fn execute_one(&mut self, bus: &mut dyn Bus, tf: bool) -> Exec<(bool, bool)> {
         let d = self.fetch(bus)?;
         let suppress_trap = tf && self.suppresses_single_step(&d.insn);
         // RF lasts one instruction; IRET and task switches load it again.
@@ -189,11 +207,20 @@ impl Cpu {
             _ => u64::MAX,
         };
         self.next_ip = self.s.rip.wrapping_add(d.insn.len() as u64) & mask;
+        let fallthrough = self.next_ip;
         if self.trace {
             self.trace_insn(&d.insn);
         }
         (d.handler)(self, bus, &d.insn)?;
-        Ok(suppress_trap)
+        let branched = tf && {
+            use iced_x86::FlowControl as F;
+            match d.insn.flow_control() {
+                F::Next | F::Exception => false,
+                F::ConditionalBranch => self.next_ip != fallthrough,
+                _ => true,
+            }
+        };
+        Ok((suppress_trap, branched))
     }
 
     fn suppresses_single_step(&self, insn: &iced_x86::Instruction) -> bool {
@@ -233,10 +260,18 @@ impl Cpu {
         let bitness = self.s.code_bitness();
         let ip = self.s.rip;
         let cs = *self.s.seg(SegReg::Cs);
-        if bitness != 64 && ip > u64::from(cs.limit) {
-            return Err(Fault::gp(0));
-        }
-        let lin = cs.base.wrapping_add(ip) & self.lin_mask();
+        // 64-bit mode ignores the CS base and limit but wants a canonical RIP.
+        let lin = if bitness == 64 {
+            if !self.s.canonical(ip) {
+                return Err(Fault::gp(0));
+            }
+            ip
+        } else {
+            if ip > u64::from(cs.limit) {
+                return Err(Fault::gp(0));
+            }
+            cs.base.wrapping_add(ip) & 0xffff_ffff
+        };
         let user = self.user_access();
         let off = lin & (PAGE_SIZE - 1);
         let ppage = self.fetch_page(bus, lin, user)?;
@@ -256,6 +291,9 @@ impl Cpu {
             // The instruction continues on the next page, which may fault.
             crosses = true;
             let rest = lin.wrapping_add(in_page as u64) & self.lin_mask();
+            if bitness == 64 && !self.s.canonical(rest) {
+                return Err(Fault::gp(0));
+            }
             self.read_linear(bus, rest, &mut bytes[in_page..], AccessKind::Execute, user)?;
             insn = decode(bitness, &bytes, ip);
         }
@@ -300,6 +338,9 @@ impl Cpu {
         Ok(())
     }
 }
+
+/// IA32_DEBUGCTL.BTF: single-step on branches.
+pub(crate) const DEBUGCTL_BTF: u64 = 1 << 1;
 
 /// Decode one instruction; `None` when the bytes run out before it ends.
 fn decode(bitness: u32, bytes: &[u8], ip: u64) -> Option<iced_x86::Instruction> {
@@ -346,8 +387,15 @@ mod tests {
         cpu.step(&mut bus);
         assert_eq!(cpu.s.rip, 0x1002, "no trap right after MOV SS");
         cpu.step(&mut bus);
-        assert_eq!(cpu.s.rip, 0x2000, "the trap comes after the next instruction");
-        assert_eq!(cpu.flags() & rflags::TF, 0, "the #DB handler runs with TF clear");
+        assert_eq!(
+            cpu.s.rip, 0x2000,
+            "the trap comes after the next instruction"
+        );
+        assert_eq!(
+            cpu.flags() & rflags::TF,
+            0,
+            "the #DB handler runs with TF clear"
+        );
     }
 
     #[test]
@@ -377,6 +425,10 @@ mod tests {
         assert_eq!(cpu.s.gpr[0] & 0xff, 0x11);
         assert_eq!(cpu.s.rip, 0x1000);
         cpu.run(&mut bus, 1);
-        assert_eq!(cpu.s.gpr[0] & 0xff, 0x22, "the modified instruction was decoded again");
+        assert_eq!(
+            cpu.s.gpr[0] & 0xff,
+            0x22,
+            "the modified instruction was decoded again"
+        );
     }
 }

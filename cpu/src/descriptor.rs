@@ -151,6 +151,27 @@ impl Cpu {
         Ok(Descriptor(self.read_sys(bus, at, 8)?))
     }
 
+    /// The upper half of a 16-byte IA-32e system descriptor (LDT, TSS, call gate) whose
+    /// lower half `sel` names: #GP(sel) when the table is too short or the upper half's type
+    /// field is not zero. Returns bits 63..32 of the base or offset.
+    pub(crate) fn read_descriptor_high(&mut self, bus: &mut dyn Bus, sel: u16) -> Exec<u64> {
+        let code = sel & 0xfffc;
+        let (base, limit) = if sel & 4 != 0 {
+            (self.s.ldtr.base, u64::from(self.s.ldtr.limit))
+        } else {
+            (self.s.gdtr.base, u64::from(self.s.gdtr.limit))
+        };
+        let index = u64::from(sel & 0xfff8);
+        if index + 15 > limit {
+            return Err(Fault::gp(code));
+        }
+        let high = self.read_sys(bus, base.wrapping_add(index + 8), 8)?;
+        if (high >> 40) & 0x1f != 0 {
+            return Err(Fault::gp(code));
+        }
+        Ok(high & 0xffff_ffff)
+    }
+
     /// Set the accessed bit of a code/data descriptor, as loading a segment does.
     pub fn mark_accessed(&mut self, bus: &mut dyn Bus, sel: u16, d: Descriptor) -> Exec {
         if d.is_segment() && d.0 & (1 << 40) == 0 {
@@ -208,6 +229,11 @@ impl Cpu {
         let code = sel & 0xfffc;
         if code == 0 {
             if seg == SegReg::Ss {
+                // 64-bit mode runs at CPL 0-2 with a null SS (its RPL must be the CPL).
+                if self.s.long64() && cpl < 3 && rpl == cpl {
+                    self.s.seg[seg as usize] = null_ss(rpl);
+                    return Ok(());
+                }
                 return Err(bad(0));
             }
             // A null selector loads fine; the invalid cache makes any access #GP(0).
@@ -253,6 +279,16 @@ impl Cpu {
                 self.s.seg[s as usize] = Segment::default();
             }
         }
+    }
+}
+
+/// SS holding a null selector in 64-bit mode: unusable, but its DPL keeps the CPL.
+#[must_use]
+pub(crate) fn null_ss(rpl: u8) -> Segment {
+    Segment {
+        selector: u16::from(rpl),
+        attr: u16::from(rpl) << attr::DPL_SHIFT,
+        ..Segment::default()
     }
 }
 

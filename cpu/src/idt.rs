@@ -302,6 +302,7 @@ impl Cpu {
         if !ok {
             return Err(fault());
         }
-        Ok(sd.base.wrapping_add(off) & self.lin_mask())
+        // Segmented (legacy and compatibility mode) linear addresses are 32 bits wide.
+        Ok(sd.base.wrapping_add(off) & 0xffff_ffff)
     }
 }

@@ -1,5 +1,6 @@
 //! Exception and interrupt delivery, in one place: real mode through the IVT, protected mode
-//! through the IDT (in `idt.rs`), and the double-fault / triple-fault rules.
+//! through the IDT (in `idt.rs`), IA-32e mode through its 16-byte IDT (in `idt64.rs`), and the
+//! double-fault / triple-fault rules.
 
 use crate::fault::{vector, Exec, Fault};
 use crate::state::{rflags, SegReg, Segment};
@@ -124,7 +125,9 @@ impl Cpu {
     }
 
     pub(crate) fn deliver(&mut self, bus: &mut dyn Bus, ev: Event) -> Exec {
-        if self.s.protected_mode() {
+        if self.s.long_mode() {
+            self.deliver_long(bus, ev)
+        } else if self.s.protected_mode() {
             self.deliver_protected(bus, ev)
         } else {
             self.deliver_real(bus, ev)

@@ -16,8 +16,10 @@ pub mod flags;
 mod handlers;
 mod icache;
 mod idt;
+mod idt64;
 pub mod interrupt;
 mod mem;
+pub mod msr;
 pub mod operand;
 pub mod paging;
 pub mod phys;
@@ -27,6 +29,7 @@ pub mod table;
 mod task;
 pub mod testbus;
 mod tlb;
+pub mod x87;
 
 pub use bus::{Bus, PageTarget, PAGE_SIZE};
 pub use cpu::{Cpu, RunExit};

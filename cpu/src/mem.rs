@@ -3,7 +3,7 @@
 
 use crate::bus::{Bus, PageTarget, PAGE_SIZE};
 use crate::fault::{Exec, Fault};
-use crate::paging::{self, AccessKind};
+use crate::paging::{self, AccessKind, Privilege};
 use crate::phys;
 use crate::state::{cr0, rflags, SegReg};
 use crate::tlb::{perm, TlbEntry};
@@ -15,14 +15,17 @@ enum Target {
     Slow(u64),
 }
 
-fn needed_perm(kind: AccessKind, user: bool) -> u8 {
-    match (kind, user) {
-        (AccessKind::Read, false) => perm::READ_SUP,
-        (AccessKind::Read, true) => perm::READ_USER,
-        (AccessKind::Write, false) => perm::WRITE_SUP,
-        (AccessKind::Write, true) => perm::WRITE_USER,
-        (AccessKind::Execute, false) => perm::EXEC_SUP,
-        (AccessKind::Execute, true) => perm::EXEC_USER,
+fn needed_perm(kind: AccessKind, who: Privilege) -> u8 {
+    use Privilege::{Supervisor, System, User};
+    match (kind, who) {
+        (AccessKind::Read, User) => perm::READ_USER,
+        (AccessKind::Read, Supervisor { ac: true }) => perm::READ_SUP_AC,
+        (AccessKind::Read, _) => perm::READ_SUP,
+        (AccessKind::Write, User) => perm::WRITE_USER,
+        (AccessKind::Write, Supervisor { ac: true }) => perm::WRITE_SUP_AC,
+        (AccessKind::Write, _) => perm::WRITE_SUP,
+        (AccessKind::Execute, User) => perm::EXEC_USER,
+        (AccessKind::Execute, Supervisor { .. } | System) => perm::EXEC_SUP,
     }
 }
 
@@ -33,9 +36,9 @@ impl Cpu {
         bus: &mut dyn Bus,
         lin: u64,
         kind: AccessKind,
-        user: bool,
+        who: Privilege,
     ) -> Exec<Target> {
-        let need = needed_perm(kind, user);
+        let need = needed_perm(kind, who);
         let off = lin & (PAGE_SIZE - 1);
         if let Some(e) = self.tlb.lookup(lin, need) {
             return Ok(match e.host {
@@ -45,13 +48,13 @@ impl Cpu {
                 None => Target::Slow(e.ppage | off),
             });
         }
-        let t = paging::translate(&self.s, bus, lin, kind, user)?;
+        let t = paging::translate(&self.s, bus, lin, kind, who)?;
         let ppage = t.paddr & bus.a20_mask() & !(PAGE_SIZE - 1);
         let mut p = t.perm;
         let host = match bus.page(ppage) {
             PageTarget::Host { ptr, writable } => {
                 if !writable || self.icache.holds_code(ppage) {
-                    p &= !(perm::WRITE_SUP | perm::WRITE_USER);
+                    p &= !perm::ANY_WRITE;
                 }
                 Some(ptr)
             }
@@ -63,6 +66,7 @@ impl Cpu {
             host,
             perm: p,
             global: t.global,
+            page_shift: t.page_shift,
         });
         Ok(match host {
             Some(h) if p & need == need => {
@@ -79,7 +83,19 @@ impl Cpu {
         self.s.cpl() == 3
     }
 
-    /// Read `buf.len()` (≤ 8) bytes at a linear address.
+    /// The page-protection view of an explicit access: user, or supervisor with EFLAGS.AC.
+    #[inline]
+    pub(crate) fn privilege(&self, user: bool) -> Privilege {
+        if user {
+            Privilege::User
+        } else {
+            Privilege::Supervisor {
+                ac: self.s.rflags & rflags::AC != 0,
+            }
+        }
+    }
+
+    /// Read `buf.len()` (≤ 8) bytes at a linear address (an explicit access).
     pub fn read_linear(
         &mut self,
         bus: &mut dyn Bus,
@@ -88,9 +104,22 @@ impl Cpu {
         kind: AccessKind,
         user: bool,
     ) -> Exec {
+        let who = self.privilege(user);
+        self.read_linear_as(bus, lin, buf, kind, who)
+    }
+
+    /// Read `buf.len()` (≤ 8) bytes at a linear address with privilege `who`.
+    pub(crate) fn read_linear_as(
+        &mut self,
+        bus: &mut dyn Bus,
+        lin: u64,
+        buf: &mut [u8],
+        kind: AccessKind,
+        who: Privilege,
+    ) -> Exec {
         let first = (PAGE_SIZE - (lin & (PAGE_SIZE - 1))).min(buf.len() as u64) as usize;
         let (a, b) = buf.split_at_mut(first);
-        let ta = self.translate(bus, lin, kind, user)?;
+        let ta = self.translate(bus, lin, kind, who)?;
         let tb = if b.is_empty() {
             None
         } else {
@@ -98,7 +127,7 @@ impl Cpu {
                 bus,
                 lin.wrapping_add(first as u64) & self.lin_mask(),
                 kind,
-                user,
+                who,
             )?)
         };
         self.read_target(bus, ta, a);
@@ -118,11 +147,24 @@ impl Cpu {
         }
     }
 
-    /// Write bytes at a linear address; both pages are translated before either is written.
+    /// Write bytes at a linear address (an explicit access); both pages are translated
+    /// before either is written.
     pub fn write_linear(&mut self, bus: &mut dyn Bus, lin: u64, data: &[u8], user: bool) -> Exec {
+        let who = self.privilege(user);
+        self.write_linear_as(bus, lin, data, who)
+    }
+
+    /// Write bytes at a linear address with privilege `who`.
+    pub(crate) fn write_linear_as(
+        &mut self,
+        bus: &mut dyn Bus,
+        lin: u64,
+        data: &[u8],
+        who: Privilege,
+    ) -> Exec {
         let first = (PAGE_SIZE - (lin & (PAGE_SIZE - 1))).min(data.len() as u64) as usize;
         let (a, b) = data.split_at(first);
-        let ta = self.translate(bus, lin, AccessKind::Write, user)?;
+        let ta = self.translate(bus, lin, AccessKind::Write, who)?;
         let tb = if b.is_empty() {
             None
         } else {
@@ -130,7 +172,7 @@ impl Cpu {
                 bus,
                 lin.wrapping_add(first as u64) & self.lin_mask(),
                 AccessKind::Write,
-                user,
+                who,
             )?)
         };
         self.write_target(bus, ta, a);
@@ -159,15 +201,42 @@ impl Cpu {
         phys::write(bus, paddr, data);
     }
 
-    /// Linear addresses wrap at 4 GiB outside long mode.
+    /// Linear addresses wrap at 4 GiB outside IA-32e mode. (Compatibility-mode segment
+    /// arithmetic wraps at 4 GiB in `check_segment`; system structures may lie anywhere.)
     #[inline]
     pub(crate) fn lin_mask(&self) -> u64 {
-        0xffff_ffff
+        if self.s.long_mode() {
+            u64::MAX
+        } else {
+            0xffff_ffff
+        }
+    }
+
+    /// 64-bit mode: the base is FS's or GS's or else 0, there are no limits, and both ends of
+    /// the access must be canonical (#SS(0) for the stack segment, else #GP(0)).
+    #[inline]
+    pub(crate) fn linear64(&self, seg: SegReg, off: u64, size: u8) -> Exec<u64> {
+        let lin = match seg {
+            SegReg::Fs | SegReg::Gs => self.s.seg[seg as usize].base.wrapping_add(off),
+            _ => off,
+        };
+        let last = lin.wrapping_add(u64::from(size.max(1)) - 1);
+        if !self.s.canonical(lin) || !self.s.canonical(last) {
+            return Err(if seg == SegReg::Ss {
+                Fault::ss(0)
+            } else {
+                Fault::gp(0)
+            });
+        }
+        Ok(lin)
     }
 
     /// Check an access of `size` bytes at `seg:off` and return its linear address.
     #[inline]
     pub fn seg_linear(&self, seg: SegReg, off: u64, size: u8, write: bool) -> Exec<u64> {
+        if self.s.long64() {
+            return self.linear64(seg, off, size);
+        }
         let types = self.s.protected_mode() && self.s.rflags & rflags::VM == 0;
         self.check_segment(
             &self.s.seg[seg as usize],
@@ -226,15 +295,33 @@ impl Cpu {
     /// check the write before they read).
     pub fn probe_write(&mut self, bus: &mut dyn Bus, seg: SegReg, off: u64, size: u8) -> Exec {
         let lin = self.seg_linear(seg, off, size, true)?;
-        let user = self.user_access();
+        let who = self.privilege(self.user_access());
         let first = (PAGE_SIZE - (lin & (PAGE_SIZE - 1))).min(u64::from(size));
-        self.translate(bus, lin, AccessKind::Write, user)?;
+        self.translate(bus, lin, AccessKind::Write, who)?;
         if first < u64::from(size) {
             self.translate(
                 bus,
-                (lin + first) & self.lin_mask(),
+                lin.wrapping_add(first) & self.lin_mask(),
                 AccessKind::Write,
-                user,
+                who,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Check that `seg:off` can be read without reading it (cache-line flushes, MONITOR):
+    /// the segment and page checks of a load, and no device access.
+    pub fn probe_read(&mut self, bus: &mut dyn Bus, seg: SegReg, off: u64, size: u8) -> Exec {
+        let lin = self.seg_linear(seg, off, size, false)?;
+        let who = self.privilege(self.user_access());
+        let first = (PAGE_SIZE - (lin & (PAGE_SIZE - 1))).min(u64::from(size));
+        self.translate(bus, lin, AccessKind::Read, who)?;
+        if first < u64::from(size) {
+            self.translate(
+                bus,
+                lin.wrapping_add(first) & self.lin_mask(),
+                AccessKind::Read,
+                who,
             )?;
         }
         Ok(())
@@ -243,23 +330,23 @@ impl Cpu {
     /// Supervisor read of system structures (descriptor tables, TSS) by linear address.
     pub fn read_sys(&mut self, bus: &mut dyn Bus, lin: u64, size: u8) -> Exec<u64> {
         let mut b = [0u8; 8];
-        self.read_linear(
+        self.read_linear_as(
             bus,
             lin & self.lin_mask(),
             &mut b[..usize::from(size)],
             AccessKind::Read,
-            false,
+            Privilege::System,
         )?;
         Ok(u64::from_le_bytes(b))
     }
 
     /// Supervisor write of system structures by linear address.
     pub fn write_sys(&mut self, bus: &mut dyn Bus, lin: u64, size: u8, value: u64) -> Exec {
-        self.write_linear(
+        self.write_linear_as(
             bus,
             lin & self.lin_mask(),
             &value.to_le_bytes()[..usize::from(size)],
-            false,
+            Privilege::System,
         )
     }
 }

@@ -131,8 +131,15 @@ impl Cpu {
         };
         if base != Register::None {
             if base == Register::RIP || base == Register::EIP {
-                // iced already folded the next IP into the displacement.
-                return ea;
+                // iced folded the decode-time next IP into the displacement; the decoded
+                // instruction may be shared by another linear alias of its page, so rebase
+                // on the current one.
+                let ea = ea.wrapping_sub(i.next_ip()).wrapping_add(self.next_ip);
+                return if base == Register::EIP {
+                    ea & 0xffff_ffff
+                } else {
+                    ea
+                };
             }
             ea = ea.wrapping_add(self.reg(base));
             addr_size = base.size() as u8;

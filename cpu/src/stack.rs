@@ -1,15 +1,18 @@
-//! Stack pushes and pops, honouring SS's size (SP or ESP) and its limit checks.
+//! Stack pushes and pops, honouring SS's size (SP, ESP, or RSP in 64-bit mode) and its limit
+//! checks.
 
 use crate::fault::Exec;
 use crate::state::SegReg;
 use crate::{Bus, Cpu};
 
 impl Cpu {
-    /// Stack pointer width in bytes: 2 for a 16-bit stack segment, else 4.
+    /// Stack pointer width in bytes: 8 in 64-bit mode, 2 for a 16-bit stack segment, else 4.
     #[inline]
     #[must_use]
     pub fn stack_width(&self) -> u8 {
-        if self.s.protected_mode() && self.s.seg(SegReg::Ss).big() && !self.s.v86_mode() {
+        if self.s.long64() {
+            8
+        } else if self.s.protected_mode() && self.s.seg(SegReg::Ss).big() && !self.s.v86_mode() {
             4
         } else {
             2
@@ -18,11 +21,7 @@ impl Cpu {
 
     #[inline]
     fn sp_mask(&self) -> u64 {
-        if self.stack_width() == 4 {
-            0xffff_ffff
-        } else {
-            0xffff
-        }
+        crate::flags::size_mask(self.stack_width())
     }
 
     #[must_use]

@@ -126,6 +126,21 @@ pub struct Msrs {
     pub mtrr_fixed: [u64; 11],
     /// Variable-range MTRRs 0x200..=0x20F: base/mask pairs.
     pub mtrr_var: [u64; 16],
+    /// SYSCALL/SYSRET selectors (STAR), 64-bit and compatibility-mode entry points, RFLAGS mask.
+    pub star: u64,
+    pub lstar: u64,
+    pub cstar: u64,
+    pub sfmask: u64,
+    /// The GS base SWAPGS exchanges with GS's (IA32_KERNEL_GS_BASE).
+    pub kernel_gs_base: u64,
+    /// IA32_TSC_AUX: what RDTSCP and RDPID return.
+    pub tsc_aux: u64,
+    /// IA32_TSC_DEADLINE, for the local APIC's TSC-deadline timer mode (0 = disarmed).
+    pub tsc_deadline: u64,
+    /// IA32_DEBUGCTL (LBR, BTF and the freeze bits; only BTF changes execution).
+    pub debugctl: u64,
+    /// IA32_SPEC_CTRL (IBRS, STIBP, SSBD): stored; speculation is not modelled.
+    pub spec_ctrl: u64,
 }
 
 /// Events pending between instructions.
@@ -164,6 +179,8 @@ pub struct CpuState {
     pub dr: [u64; 8],
     pub msr: Msrs,
     pub events: Events,
+    /// x87 FPU state (registers, control/status/tag words, last instruction and operand).
+    pub x87: crate::x87::X87State,
 }
 
 pub mod cr0 {
@@ -180,6 +197,18 @@ pub mod cr0 {
     pub const PG: u64 = 1 << 31;
 }
 
+/// IA32_EFER bits.
+pub mod efer {
+    /// SYSCALL/SYSRET enable.
+    pub const SCE: u64 = 1 << 0;
+    /// Long mode enable: IA-32e mode starts when paging is turned on with it set.
+    pub const LME: u64 = 1 << 8;
+    /// Long mode active (read-only).
+    pub const LMA: u64 = 1 << 10;
+    /// No-execute enable.
+    pub const NXE: u64 = 1 << 11;
+}
+
 pub mod cr4 {
     pub const VME: u64 = 1 << 0;
     pub const PVI: u64 = 1 << 1;
@@ -192,6 +221,13 @@ pub mod cr4 {
     pub const PCE: u64 = 1 << 8;
     pub const OSFXSR: u64 = 1 << 9;
     pub const OSXMMEXCPT: u64 = 1 << 10;
+    pub const UMIP: u64 = 1 << 11;
+    /// 5-level paging (57-bit linear addresses).
+    pub const LA57: u64 = 1 << 12;
+    pub const FSGSBASE: u64 = 1 << 16;
+    pub const PCIDE: u64 = 1 << 17;
+    pub const SMEP: u64 = 1 << 20;
+    pub const SMAP: u64 = 1 << 21;
 }
 
 pub mod rflags {
@@ -270,6 +306,7 @@ impl CpuState {
                 ..Msrs::default()
             },
             events: Events::default(),
+            x87: crate::x87::X87State::power_on(),
         }
     }
 
@@ -307,11 +344,33 @@ impl CpuState {
         ((self.rflags & rflags::IOPL) >> rflags::IOPL_SHIFT) as u8
     }
 
+    /// IA-32e mode (64-bit or compatibility mode).
+    #[inline]
+    #[must_use]
+    pub fn long_mode(&self) -> bool {
+        self.efer & efer::LMA != 0
+    }
+
+    /// 64-bit mode: IA-32e mode with a code segment whose L bit is set.
+    #[inline]
+    #[must_use]
+    pub fn long64(&self) -> bool {
+        self.efer & efer::LMA != 0 && self.seg[SegReg::Cs as usize].attr & attr::L != 0
+    }
+
+    /// Is `lin` canonical: bits 63..47 (or 63..56 with 5-level paging) all equal?
+    #[inline]
+    #[must_use]
+    pub fn canonical(&self, lin: u64) -> bool {
+        let unused = if self.cr4 & cr4::LA57 != 0 { 7 } else { 16 };
+        (((lin << unused) as i64) >> unused) as u64 == lin
+    }
+
     /// Code-segment bitness for decoding: 16, 32 or 64.
     #[must_use]
     pub fn code_bitness(&self) -> u32 {
         let cs = self.seg(SegReg::Cs);
-        if self.efer & (1 << 10) != 0 && cs.long() {
+        if self.efer & efer::LMA != 0 && cs.long() {
             64
         } else if self.protected_mode() && self.rflags & rflags::VM == 0 && cs.big() {
             32

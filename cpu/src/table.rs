@@ -19,6 +19,8 @@ pub enum Isa {
     I486,
     Pentium,
     PentiumPro,
+    /// 64-bit forms and the long-mode system extensions (SYSCALL, SWAPGS, FSGSBASE, ...).
+    X64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -136,7 +138,11 @@ mod tests {
         let name = format!("{code:?}");
         // Real hardware of this class raises #UD for POP CS (8086-only) and MOV CS; the
         // 8086-only and 286/386-only system forms (LOADALL, IBTS/XBTS, UMOV) are not Pentium Pro.
-        name.contains("Loadall") || name.starts_with("Popw_CS") || name.starts_with("Xbts") || name.starts_with("Ibts") || name.starts_with("Umov")
+        name.contains("Loadall")
+            || name.starts_with("Popw_CS")
+            || name.starts_with("Xbts")
+            || name.starts_with("Ibts")
+            || name.starts_with("Umov")
     }
 
     #[test]

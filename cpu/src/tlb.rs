@@ -14,6 +14,11 @@ pub mod perm {
     pub const WRITE_USER: u8 = 1 << 3;
     pub const EXEC_SUP: u8 = 1 << 4;
     pub const EXEC_USER: u8 = 1 << 5;
+    /// Explicit supervisor read/write while EFLAGS.AC = 1: the only supervisor data accesses
+    /// CR4.SMAP lets reach user pages.
+    pub const READ_SUP_AC: u8 = 1 << 6;
+    pub const WRITE_SUP_AC: u8 = 1 << 7;
+    pub const ANY_WRITE: u8 = WRITE_SUP | WRITE_USER | WRITE_SUP_AC;
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -26,6 +31,8 @@ pub struct TlbEntry {
     pub host: Option<NonNull<u8>>,
     pub perm: u8,
     pub global: bool,
+    /// log2 of the size of the page that mapped it (12, 21, 22 or 30).
+    pub page_shift: u8,
 }
 
 impl TlbEntry {
@@ -35,6 +42,7 @@ impl TlbEntry {
         host: None,
         perm: 0,
         global: false,
+        page_shift: 12,
     };
 }
 
@@ -74,14 +82,12 @@ impl Tlb {
         }
     }
 
-    /// INVLPG. Entries do not record the size of the page that mapped them, so every entry in
-    /// the same 4 MiB region goes (a 4 MiB or 2 MiB page may have filled several of them).
+    /// INVLPG: every entry filled from the page (of whatever size) that maps `lin` goes.
     pub fn flush_page(&mut self, lin: u64) {
-        let region = lin >> 22;
         for e in self
             .entries
             .iter_mut()
-            .filter(|e| e.vpage != u64::MAX && e.vpage >> 10 == region)
+            .filter(|e| e.vpage != u64::MAX && ((e.vpage << 12) ^ lin) >> e.page_shift.min(63) == 0)
         {
             *e = TlbEntry::EMPTY;
         }
@@ -91,7 +97,7 @@ impl Tlb {
     /// decoded code, so writes must take the slow path that invalidates it).
     pub fn write_protect_phys(&mut self, ppage: u64) {
         for e in self.entries.iter_mut().filter(|e| e.ppage == ppage) {
-            e.perm &= !(perm::WRITE_SUP | perm::WRITE_USER);
+            e.perm &= !perm::ANY_WRITE;
         }
     }
 }

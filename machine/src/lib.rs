@@ -4,8 +4,11 @@
 pub mod board;
 pub mod clock;
 pub mod engine;
+pub mod irq;
+pub mod isa_dma;
 mod machine;
 pub mod memory;
+pub mod pci;
 pub mod plugins;
 
 pub use clock::ClockMode;

@@ -86,8 +86,7 @@ impl Machine {
             return Err(MachineError::RomSize(len));
         }
         let mem = GuestMemory::new(config.ram_mib, config.rom)?;
-        let pic = nestor_pic::Pic::new();
-        let mut board = Board::new(mem, Clock::new(config.clock), pic);
+        let mut board = Board::new(mem, Clock::new(config.clock));
         plugins::attach_pc_devices(
             &mut board,
             config.serial,
@@ -102,11 +101,25 @@ impl Machine {
         })
     }
 
-    /// Run until the guest stops the machine or `max_insns` instructions have retired.
+    /// Instructions spent so far against the budget: retired ones, plus (in deterministic
+    /// mode) the idle time of HLT counted as the instructions it stands for, so that a guest
+    /// halted for ever still reaches its budget.
+    fn spent(&self) -> u64 {
+        let retired = self.vcpu.retired();
+        match self.board.clock.mode() {
+            ClockMode::Deterministic => {
+                retired + self.board.clock.skipped_ns() / crate::clock::NS_PER_INSN
+            }
+            ClockMode::Realtime => retired,
+        }
+    }
+
+    /// Run until the guest stops the machine or `max_insns` instructions have been spent.
     pub fn run(&mut self, max_insns: Option<u64>) -> Result<MachineExit, MachineError> {
         let limit = max_insns.unwrap_or(u64::MAX);
         loop {
             let retired = self.vcpu.retired();
+            let spent = self.spent();
             self.board.set_retired(retired);
             self.board.fire_timers();
             if let Some(why) = self.board.take_exit() {
@@ -115,26 +128,54 @@ impl Machine {
                     None => continue,
                 }
             }
-            if retired >= limit {
+            if spent >= limit {
                 return Ok(MachineExit::BudgetExhausted);
             }
             let until_deadline = self
                 .board
                 .next_deadline()
                 .map_or(u64::MAX, |d| self.board.clock.insns_until(retired, d));
-            let budget = until_deadline.min(limit - retired).min(10_000_000);
-            match self.vcpu.run(&mut self.board, budget)? {
+            let budget = until_deadline.min(limit - spent).min(10_000_000);
+            let exit = self.vcpu.run(&mut self.board, budget)?;
+            if self.board.take_fpu_clear() {
+                self.set_ignne();
+            }
+            match exit {
                 VcpuExit::Budget | VcpuExit::Stopped => {}
                 VcpuExit::Shutdown => return Ok(MachineExit::TripleFault),
                 VcpuExit::Halted => {
                     let retired = self.vcpu.retired();
-                    let can_wake = self.vcpu.state().rflags & nestor_cpu::state::rflags::IF != 0;
+                    let state = self.vcpu.state();
+                    if state.x87.ferr {
+                        // A waiting x87 instruction froze on a pending error: FERR# → IRQ 13.
+                        self.board.set_fpu_error(true);
+                    }
+                    let can_wake = state.rflags & nestor_cpu::state::rflags::IF != 0;
+                    if can_wake && nestor_cpu::Bus::interrupt_pending(&mut self.board) {
+                        continue;
+                    }
                     match self.board.next_deadline() {
-                        Some(d) if can_wake => self.board.clock.idle_until(retired, d),
+                        Some(d) if can_wake => {
+                            // Never idle past the budget.
+                            let room =
+                                (limit - self.spent()).saturating_mul(crate::clock::NS_PER_INSN);
+                            let d = d.min(self.board.clock.now_ns(retired).saturating_add(room));
+                            self.board.clock.idle_until(retired, d);
+                        }
                         _ => return Ok(MachineExit::HaltedForever),
                     }
                 }
             }
+        }
+    }
+
+    /// Port 0xF0: IGNNE# lets the frozen x87 instruction go on despite its pending error.
+    fn set_ignne(&mut self) {
+        let mut s = self.vcpu.state();
+        s.x87.ignne = true;
+        s.x87.ferr = false;
+        if let Err(e) = self.vcpu.set_state(&s) {
+            tracing::warn!("IGNNE#: {e}");
         }
     }
 

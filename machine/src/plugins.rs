@@ -50,6 +50,22 @@ pub(crate) fn attach_pc_devices(
         build(&nestor_debugexit::PLUGIN, &[], None, start)?,
         build(&nestor_poweroff::PLUGIN, &[], None, start)?,
     ];
+    devs.extend([
+        build(&nestor_pci_host::PLUGIN, &[], None, start)?,
+        build(&nestor_piix3::PLUGIN, &[], None, start)?,
+        build(&nestor_acpi_pm::PLUGIN, &[], None, start)?,
+        build(&nestor_hpet::PLUGIN, &[], None, start)?,
+        Box::new(fw_cfg(ram_mib)?),
+        build(&nestor_i8042::PLUGIN, &[], None, start)?,
+        build(
+            &nestor_vga::PLUGIN,
+            &[("pci", "1".to_string())],
+            None,
+            start,
+        )?,
+        Box::new(nestor_ide::Ide::new()),
+        Box::new(crate::isa_dma::IsaDma::new()),
+    ]);
     for ((base, irq), backend) in SERIAL_PORTS.into_iter().zip(serial) {
         let opts = [("iobase", format!("{base:#x}")), ("irq", irq.to_string())];
         devs.push(build(
@@ -62,7 +78,19 @@ pub(crate) fn attach_pc_devices(
     for d in devs {
         board.attach(d).map_err(MachineError::Wiring)?;
     }
+    crate::pci::check_slots(board.devices_mut()).map_err(MachineError::Wiring)?;
     Ok(())
+}
+
+/// QEMU's firmware configuration device with what SeaBIOS and OVMF ask first.
+fn fw_cfg(ram_mib: u64) -> Result<nestor_fwcfg::FwCfg, MachineError> {
+    use nestor_fwcfg::key;
+    let mut fw = nestor_fwcfg::FwCfg::new();
+    let wiring = |e: nestor_fwcfg::FwCfgError| MachineError::Wiring(format!("fw_cfg: {e}"));
+    fw.set_u64(key::RAM_SIZE, ram_mib << 20).map_err(wiring)?;
+    fw.set_u16(key::NB_CPUS, 1).map_err(wiring)?;
+    fw.set_u16(key::MAX_CPUS, 1).map_err(wiring)?;
+    Ok(fw)
 }
 
 /// The RTC with the CMOS bytes a PC BIOS reads for the memory size (IBM AT layout, plus the

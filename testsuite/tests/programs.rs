@@ -9,6 +9,10 @@ mod faults;
 mod fuzz;
 #[path = "programs/harness.rs"]
 mod harness;
+#[path = "programs/long_env.rs"]
+mod long_env;
+#[path = "programs/longmode.rs"]
+mod longmode;
 #[path = "programs/paging.rs"]
 mod paging;
 #[path = "programs/rings.rs"]
@@ -19,6 +23,8 @@ mod system;
 mod tasks;
 #[path = "programs/v86.rs"]
 mod v86;
+#[path = "programs/x87.rs"]
+mod x87;
 
 use harness::*;
 use iced_x86::code_asm::*;

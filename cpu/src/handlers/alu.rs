@@ -1,7 +1,7 @@
 //! ADD, OR, ADC, SBB, AND, SUB, XOR, CMP, TEST, INC, DEC, NEG, NOT, and the atomic
-//! read-modify-write family CMPXCHG, CMPXCHG8B, XADD.
+//! read-modify-write family CMPXCHG, CMPXCHG8B, CMPXCHG16B, XADD.
 
-use crate::fault::Exec;
+use crate::fault::{Exec, Fault};
 use crate::flags::{size_mask, FlagOp};
 use crate::operand::op_size;
 use crate::state::rflags;
@@ -225,6 +225,20 @@ const BINARY: &[Code] = &[
     Code::Test_rm32_imm32_F7r1,
 ];
 
+/// The 64-bit forms of the binary operations (imm32 and imm8 sign-extended).
+#[rustfmt::skip]
+const BINARY64: &[Code] = &[
+    Code::Add_rm64_r64, Code::Add_r64_rm64, Code::Add_RAX_imm32, Code::Add_rm64_imm32, Code::Add_rm64_imm8,
+    Code::Or_rm64_r64, Code::Or_r64_rm64, Code::Or_RAX_imm32, Code::Or_rm64_imm32, Code::Or_rm64_imm8,
+    Code::Adc_rm64_r64, Code::Adc_r64_rm64, Code::Adc_RAX_imm32, Code::Adc_rm64_imm32, Code::Adc_rm64_imm8,
+    Code::Sbb_rm64_r64, Code::Sbb_r64_rm64, Code::Sbb_RAX_imm32, Code::Sbb_rm64_imm32, Code::Sbb_rm64_imm8,
+    Code::And_rm64_r64, Code::And_r64_rm64, Code::And_RAX_imm32, Code::And_rm64_imm32, Code::And_rm64_imm8,
+    Code::Sub_rm64_r64, Code::Sub_r64_rm64, Code::Sub_RAX_imm32, Code::Sub_rm64_imm32, Code::Sub_rm64_imm8,
+    Code::Xor_rm64_r64, Code::Xor_r64_rm64, Code::Xor_RAX_imm32, Code::Xor_rm64_imm32, Code::Xor_rm64_imm8,
+    Code::Cmp_rm64_r64, Code::Cmp_r64_rm64, Code::Cmp_RAX_imm32, Code::Cmp_rm64_imm32, Code::Cmp_rm64_imm8,
+    Code::Test_rm64_r64, Code::Test_RAX_imm32, Code::Test_rm64_imm32, Code::Test_rm64_imm32_F7r1,
+];
+
 /// CMPXCHG: compare the accumulator with the destination; equal: store the source, else
 /// load the accumulator. The destination is written either way (as the locked bus cycle does).
 fn cmpxchg(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
@@ -261,6 +275,40 @@ fn cmpxchg8b(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
         cpu.write_mem(bus, seg, ea, 8, old)?;
         cpu.set_gpr(0, 4, old);
         cpu.set_gpr(2, 4, old >> 32);
+        cpu.set_flags(f & !rflags::ZF);
+    }
+    Ok(())
+}
+
+/// CMPXCHG16B m128: RDX:RAX against a 16-byte-aligned m128 (#GP(0) otherwise); equal: store
+/// RCX:RBX and set ZF, else load RDX:RAX and clear ZF. Only ZF changes.
+fn cmpxchg16b(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
+    if cpu.model.features_ecx & crate::cpuid::ecx::CX16 == 0 {
+        return Err(Fault::UD);
+    }
+    let seg = cpu.mem_seg(i);
+    let ea = cpu.effective_address(i);
+    let lin = cpu.seg_linear(seg, ea, 16, true)?;
+    if lin & 15 != 0 {
+        return Err(Fault::gp(0));
+    }
+    cpu.probe_write(bus, seg, ea, 16)?;
+    let hi_at = ea.wrapping_add(8);
+    let old = (
+        cpu.read_mem(bus, seg, ea, 8)?,
+        cpu.read_mem(bus, seg, hi_at, 8)?,
+    );
+    let f = cpu.flags();
+    if old == (cpu.gpr(0, 8), cpu.gpr(2, 8)) {
+        cpu.write_mem(bus, seg, ea, 8, cpu.gpr(3, 8))?;
+        cpu.write_mem(bus, seg, hi_at, 8, cpu.gpr(1, 8))?;
+        cpu.set_flags(f | rflags::ZF);
+    } else {
+        // The locked cycle writes the old value back.
+        cpu.write_mem(bus, seg, ea, 8, old.0)?;
+        cpu.write_mem(bus, seg, hi_at, 8, old.1)?;
+        cpu.set_gpr(0, 8, old.0);
+        cpu.set_gpr(2, 8, old.1);
         cpu.set_flags(f & !rflags::ZF);
     }
     Ok(())
@@ -303,10 +351,15 @@ const UNARY: &[Code] = &[
     Code::Not_rm8,
     Code::Not_rm16,
     Code::Not_rm32,
+    Code::Inc_rm64,
+    Code::Dec_rm64,
+    Code::Neg_rm64,
+    Code::Not_rm64,
 ];
 
 pub(crate) fn register(t: &mut TableBuilder) {
     t.add(BINARY, binary, Meta::plain(Isa::I8086));
+    t.add(BINARY64, binary, Meta::plain(Isa::X64));
     t.add(UNARY, unary, Meta::plain(Isa::I8086));
     t.add(
         &[
@@ -323,6 +376,9 @@ pub(crate) fn register(t: &mut TableBuilder) {
         xadd,
         Meta::plain(Isa::I486),
     );
+    t.add(&[Code::Cmpxchg_rm64_r64], cmpxchg, Meta::plain(Isa::X64));
+    t.add(&[Code::Xadd_rm64_r64], xadd, Meta::plain(Isa::X64));
+    t.add(&[Code::Cmpxchg16b_m128], cmpxchg16b, Meta::plain(Isa::X64));
 }
 
 #[cfg(test)]

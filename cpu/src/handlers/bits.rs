@@ -86,8 +86,20 @@ const BT: &[Code] = &[
     Code::Btc_rm16_r16, Code::Btc_rm32_r32, Code::Btc_rm16_imm8, Code::Btc_rm32_imm8,
 ];
 
+#[rustfmt::skip]
+const BT64: &[Code] = &[
+    Code::Bt_rm64_r64, Code::Bt_rm64_imm8, Code::Bts_rm64_r64, Code::Bts_rm64_imm8,
+    Code::Btr_rm64_r64, Code::Btr_rm64_imm8, Code::Btc_rm64_r64, Code::Btc_rm64_imm8,
+];
+
 pub(crate) fn register(t: &mut TableBuilder) {
     t.add(BT, bt, Meta::plain(Isa::I386));
+    t.add(BT64, bt, Meta::plain(Isa::X64));
+    t.add(
+        &[Code::Bsf_r64_rm64, Code::Bsr_r64_rm64],
+        bsf_bsr,
+        Meta::plain(Isa::X64),
+    );
     t.add(
         &[
             Code::Bsf_r16_rm16,

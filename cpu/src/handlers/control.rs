@@ -35,9 +35,15 @@ pub(crate) fn condition(f: u64, cc: ConditionCode) -> bool {
 }
 
 impl Cpu {
-    /// Check a near branch target (already masked to the operand size) against the CS limit.
+    /// Check a near branch target (already masked to the operand size) against the CS limit,
+    /// or in 64-bit mode for being canonical.
     pub(crate) fn check_near_target(&self, target: u64) -> Exec {
-        if self.s.code_bitness() != 64 && target > u64::from(self.s.seg(SegReg::Cs).limit) {
+        let ok = if self.s.long64() {
+            self.s.canonical(target)
+        } else {
+            target <= u64::from(self.s.seg(SegReg::Cs).limit)
+        };
+        if !ok {
             return Err(Fault::gp(0));
         }
         Ok(())
@@ -108,6 +114,7 @@ fn call_rm(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
 fn ret(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
     let size: u8 = match i.code() {
         Code::Retnw | Code::Retnw_imm16 => 2,
+        Code::Retnq | Code::Retnq_imm16 => 8,
         _ => 4,
     };
     let t = cpu.peek(bus, 0, size)?;
@@ -123,12 +130,14 @@ fn ret(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
     Ok(())
 }
 
-/// Counter register size (2 = CX, 4 = ECX) of LOOPcc / JCXZ forms.
+/// Counter register size (2 = CX, 4 = ECX, 8 = RCX) of LOOPcc / JCXZ forms.
 fn counter_size(code: Code) -> u8 {
     use Code::*;
     match code {
         Loop_rel8_16_CX | Loop_rel8_32_CX | Loope_rel8_16_CX | Loope_rel8_32_CX
         | Loopne_rel8_16_CX | Loopne_rel8_32_CX | Jcxz_rel8_16 | Jcxz_rel8_32 => 2,
+        Loop_rel8_16_RCX | Loop_rel8_64_RCX | Loope_rel8_16_RCX | Loope_rel8_64_RCX
+        | Loopne_rel8_16_RCX | Loopne_rel8_64_RCX | Jrcxz_rel8_16 | Jrcxz_rel8_64 => 8,
         _ => 4,
     }
 }
@@ -137,15 +146,9 @@ fn loop_cc(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Instruction) -> Exec {
     let csize = counter_size(i.code());
     let count = cpu.gpr(1, csize).wrapping_sub(1) & size_mask(csize);
     let zf = cpu.flags() & rflags::ZF != 0;
-    let cond = match i.code() {
-        Code::Loope_rel8_16_CX
-        | Code::Loope_rel8_32_CX
-        | Code::Loope_rel8_16_ECX
-        | Code::Loope_rel8_32_ECX => zf,
-        Code::Loopne_rel8_16_CX
-        | Code::Loopne_rel8_32_CX
-        | Code::Loopne_rel8_16_ECX
-        | Code::Loopne_rel8_32_ECX => !zf,
+    let cond = match i.mnemonic() {
+        iced_x86::Mnemonic::Loope => zf,
+        iced_x86::Mnemonic::Loopne => !zf,
         _ => true,
     };
     if count != 0 && cond {
@@ -178,6 +181,13 @@ const JCC: &[Code] = &[
     Code::Jns_rel16, Code::Jns_rel32_32, Code::Jp_rel16, Code::Jp_rel32_32, Code::Jnp_rel16, Code::Jnp_rel32_32,
     Code::Jl_rel16, Code::Jl_rel32_32, Code::Jge_rel16, Code::Jge_rel32_32, Code::Jle_rel16, Code::Jle_rel32_32,
     Code::Jg_rel16, Code::Jg_rel32_32,
+    Code::Jo_rel8_64, Code::Jno_rel8_64, Code::Jb_rel8_64, Code::Jae_rel8_64, Code::Je_rel8_64, Code::Jne_rel8_64,
+    Code::Jbe_rel8_64, Code::Ja_rel8_64, Code::Js_rel8_64, Code::Jns_rel8_64, Code::Jp_rel8_64, Code::Jnp_rel8_64,
+    Code::Jl_rel8_64, Code::Jge_rel8_64, Code::Jle_rel8_64, Code::Jg_rel8_64,
+    Code::Jo_rel32_64, Code::Jno_rel32_64, Code::Jb_rel32_64, Code::Jae_rel32_64, Code::Je_rel32_64,
+    Code::Jne_rel32_64, Code::Jbe_rel32_64, Code::Ja_rel32_64, Code::Js_rel32_64, Code::Jns_rel32_64,
+    Code::Jp_rel32_64, Code::Jnp_rel32_64, Code::Jl_rel32_64, Code::Jge_rel32_64, Code::Jle_rel32_64,
+    Code::Jg_rel32_64,
 ];
 
 #[rustfmt::skip]
@@ -185,6 +195,9 @@ const LOOPS: &[Code] = &[
     Code::Loop_rel8_16_CX, Code::Loop_rel8_32_CX, Code::Loop_rel8_16_ECX, Code::Loop_rel8_32_ECX,
     Code::Loope_rel8_16_CX, Code::Loope_rel8_32_CX, Code::Loope_rel8_16_ECX, Code::Loope_rel8_32_ECX,
     Code::Loopne_rel8_16_CX, Code::Loopne_rel8_32_CX, Code::Loopne_rel8_16_ECX, Code::Loopne_rel8_32_ECX,
+    Code::Loop_rel8_16_RCX, Code::Loop_rel8_64_RCX, Code::Loop_rel8_64_ECX,
+    Code::Loope_rel8_16_RCX, Code::Loope_rel8_64_RCX, Code::Loope_rel8_64_ECX,
+    Code::Loopne_rel8_16_RCX, Code::Loopne_rel8_64_RCX, Code::Loopne_rel8_64_ECX,
 ];
 
 pub(crate) fn register(t: &mut TableBuilder) {
@@ -195,20 +208,32 @@ pub(crate) fn register(t: &mut TableBuilder) {
             Code::Jmp_rel8_32,
             Code::Jmp_rel16,
             Code::Jmp_rel32_32,
+            Code::Jmp_rel8_64,
+            Code::Jmp_rel32_64,
         ],
         jmp_rel,
         b,
     );
     t.add(JCC, jcc, b);
-    t.add(&[Code::Jmp_rm16, Code::Jmp_rm32], jmp_rm, b);
-    t.add(&[Code::Call_rel16, Code::Call_rel32_32], call_rel, b);
-    t.add(&[Code::Call_rm16, Code::Call_rm32], call_rm, b);
+    t.add(&[Code::Jmp_rm16, Code::Jmp_rm32, Code::Jmp_rm64], jmp_rm, b);
+    t.add(
+        &[Code::Call_rel16, Code::Call_rel32_32, Code::Call_rel32_64],
+        call_rel,
+        b,
+    );
+    t.add(
+        &[Code::Call_rm16, Code::Call_rm32, Code::Call_rm64],
+        call_rm,
+        b,
+    );
     t.add(
         &[
             Code::Retnw,
             Code::Retnd,
+            Code::Retnq,
             Code::Retnw_imm16,
             Code::Retnd_imm16,
+            Code::Retnq_imm16,
         ],
         ret,
         b,
@@ -220,6 +245,9 @@ pub(crate) fn register(t: &mut TableBuilder) {
             Code::Jcxz_rel8_32,
             Code::Jecxz_rel8_16,
             Code::Jecxz_rel8_32,
+            Code::Jecxz_rel8_64,
+            Code::Jrcxz_rel8_16,
+            Code::Jrcxz_rel8_64,
         ],
         jcxz,
         b,

@@ -70,18 +70,26 @@ fn lea(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Instruction) -> Exec {
     Ok(())
 }
 
-/// CBW, CWDE: sign-extend the low half of the accumulator into the whole.
+/// CBW, CWDE, CDQE: sign-extend the low half of the accumulator into the whole.
 fn cbw(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Instruction) -> Exec {
-    let size: u8 = if i.code() == Code::Cbw { 2 } else { 4 };
+    let size: u8 = match i.code() {
+        Code::Cbw => 2,
+        Code::Cwde => 4,
+        _ => 8,
+    };
     let half = size / 2;
     let v = sign_extend(cpu.gpr(0, half), half);
     cpu.set_gpr(0, size, v);
     Ok(())
 }
 
-/// CWD, CDQ: sign of the accumulator into DX/EDX.
+/// CWD, CDQ, CQO: sign of the accumulator into DX/EDX/RDX.
 fn cwd(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Instruction) -> Exec {
-    let size: u8 = if i.code() == Code::Cwd { 2 } else { 4 };
+    let size: u8 = match i.code() {
+        Code::Cwd => 2,
+        Code::Cdq => 4,
+        _ => 8,
+    };
     let fill = if cpu.gpr(0, size) & sign_bit(size) != 0 {
         u64::MAX
     } else {
@@ -102,11 +110,11 @@ fn xlat(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
 
 fn bswap(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Instruction) -> Exec {
     let r = i.op0_register();
-    if r.size() == 2 {
+    match r.size() {
         // Undefined by the manuals; Intel and AMD hardware clear the 16-bit register.
-        cpu.set_reg(r, 0);
-    } else {
-        cpu.set_reg(r, u64::from((cpu.reg(r) as u32).swap_bytes()));
+        2 => cpu.set_reg(r, 0),
+        4 => cpu.set_reg(r, u64::from((cpu.reg(r) as u32).swap_bytes())),
+        _ => cpu.set_reg(r, cpu.reg(r).swap_bytes()),
     }
     Ok(())
 }
@@ -117,6 +125,10 @@ fn cmov(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
     let v = cpu.read_op(bus, i, 1, size)?;
     if condition(cpu.flags(), i.condition_code()) {
         cpu.write_op(bus, i, 0, size, v)?;
+    } else if size == 4 {
+        // A 32-bit destination is written (zero-extended) even when the move does not happen.
+        let r = i.op0_register();
+        cpu.set_reg(r, cpu.reg(r));
     }
     Ok(())
 }
@@ -136,6 +148,8 @@ const MOV: &[Code] = &[
     Code::Mov_AL_moffs8, Code::Mov_AX_moffs16, Code::Mov_EAX_moffs32, Code::Mov_moffs8_AL, Code::Mov_moffs16_AX,
     Code::Mov_moffs32_EAX, Code::Mov_r8_imm8, Code::Mov_r16_imm16, Code::Mov_r32_imm32, Code::Mov_rm8_imm8,
     Code::Mov_rm16_imm16, Code::Mov_rm32_imm32,
+    Code::Mov_rm64_r64, Code::Mov_r64_rm64, Code::Mov_RAX_moffs64, Code::Mov_moffs64_RAX, Code::Mov_r64_imm64,
+    Code::Mov_rm64_imm32,
 ];
 
 #[rustfmt::skip]
@@ -148,6 +162,10 @@ const CMOV: &[Code] = &[
     Code::Cmovp_r16_rm16, Code::Cmovp_r32_rm32, Code::Cmovnp_r16_rm16, Code::Cmovnp_r32_rm32,
     Code::Cmovl_r16_rm16, Code::Cmovl_r32_rm32, Code::Cmovge_r16_rm16, Code::Cmovge_r32_rm32,
     Code::Cmovle_r16_rm16, Code::Cmovle_r32_rm32, Code::Cmovg_r16_rm16, Code::Cmovg_r32_rm32,
+    Code::Cmovo_r64_rm64, Code::Cmovno_r64_rm64, Code::Cmovb_r64_rm64, Code::Cmovae_r64_rm64,
+    Code::Cmove_r64_rm64, Code::Cmovne_r64_rm64, Code::Cmovbe_r64_rm64, Code::Cmova_r64_rm64,
+    Code::Cmovs_r64_rm64, Code::Cmovns_r64_rm64, Code::Cmovp_r64_rm64, Code::Cmovnp_r64_rm64,
+    Code::Cmovl_r64_rm64, Code::Cmovge_r64_rm64, Code::Cmovle_r64_rm64, Code::Cmovg_r64_rm64,
 ];
 
 #[rustfmt::skip]
@@ -170,6 +188,10 @@ const NOP_RM: &[Code] = &[
     Code::Reservednop_rm16_r16_0F1D, Code::Reservednop_rm32_r32_0F1D,
     Code::Reservednop_rm16_r16_0F1E, Code::Reservednop_rm32_r32_0F1E,
     Code::Reservednop_rm16_r16_0F1F, Code::Reservednop_rm32_r32_0F1F,
+    Code::Nop_rm64, Code::Reservednop_rm64_r64_0F0D, Code::Reservednop_rm64_r64_0F18,
+    Code::Reservednop_rm64_r64_0F19, Code::Reservednop_rm64_r64_0F1A, Code::Reservednop_rm64_r64_0F1B,
+    Code::Reservednop_rm64_r64_0F1C, Code::Reservednop_rm64_r64_0F1D, Code::Reservednop_rm64_r64_0F1E,
+    Code::Reservednop_rm64_r64_0F1F,
 ];
 
 pub(crate) fn register(t: &mut TableBuilder) {
@@ -226,6 +248,30 @@ pub(crate) fn register(t: &mut TableBuilder) {
         Meta::plain(Isa::I8086),
     );
     t.add(NOP_RM, nop, Meta::plain(Isa::PentiumPro));
+    register64(t);
+}
+
+/// The 64-bit forms, and MOVSXD.
+fn register64(t: &mut TableBuilder) {
+    let p = Meta::plain(Isa::X64);
+    t.add(&[Code::Movzx_r64_rm8, Code::Movzx_r64_rm16], movzx, p);
+    t.add(
+        &[
+            Code::Movsx_r64_rm8,
+            Code::Movsx_r64_rm16,
+            Code::Movsxd_r16_rm16,
+            Code::Movsxd_r32_rm32,
+            Code::Movsxd_r64_rm32,
+        ],
+        movsx,
+        p,
+    );
+    t.add(&[Code::Xchg_rm64_r64, Code::Xchg_r64_RAX], xchg, p);
+    t.add(&[Code::Lea_r64_m], lea, p);
+    t.add(&[Code::Cdqe], cbw, p);
+    t.add(&[Code::Cqo], cwd, p);
+    t.add(&[Code::Bswap_r64], bswap, p);
+    t.add(&[Code::Nopq], nop, p);
 }
 
 #[cfg(test)]

@@ -16,10 +16,10 @@ fn far_target(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec<(u64, u
         OpKind::FarBranch16 => Ok((u64::from(i.far_branch16()), i.far_branch_selector(), 2)),
         OpKind::FarBranch32 => Ok((u64::from(i.far_branch32()), i.far_branch_selector(), 4)),
         OpKind::Memory => {
-            let size = if i.memory_size() == MemorySize::SegPtr32 {
-                4
-            } else {
-                2
+            let size = match i.memory_size() {
+                MemorySize::SegPtr64 => 8,
+                MemorySize::SegPtr32 => 4,
+                _ => 2,
             };
             let (off, sel) = cpu.read_far_pointer(bus, i, size)?;
             Ok((off, sel, size))
@@ -30,7 +30,7 @@ fn far_target(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec<(u64, u
 
 /// Privilege rules for a direct transfer to a code segment (not through a gate): conforming
 /// needs DPL <= CPL, non-conforming needs RPL <= CPL and DPL = CPL.
-fn check_direct_code(d: &Descriptor, sel: u16, cpl: u8) -> Exec {
+pub(crate) fn check_direct_code(d: &Descriptor, sel: u16, cpl: u8) -> Exec {
     let rpl = (sel & 3) as u8;
     let ok = if d.conforming() {
         d.dpl() <= cpl
@@ -89,7 +89,11 @@ impl Cpu {
     }
 
     /// Read the call gate's target code segment: its selector and descriptor (#GP checks).
-    fn gate_target(&mut self, bus: &mut dyn Bus, gate: &Descriptor) -> Exec<(u16, Descriptor)> {
+    pub(crate) fn gate_target(
+        &mut self,
+        bus: &mut dyn Bus,
+        gate: &Descriptor,
+    ) -> Exec<(u16, Descriptor)> {
         let sel = gate.gate_selector();
         if sel & 0xfffc == 0 {
             return Err(Fault::gp(0));
@@ -102,7 +106,7 @@ impl Cpu {
     }
 
     /// Checks shared by JMP/CALL through a gate or to a TSS: DPL >= CPL and DPL >= RPL, present.
-    fn check_gate(&self, d: &Descriptor, sel: u16) -> Exec {
+    pub(crate) fn check_gate(&self, d: &Descriptor, sel: u16) -> Exec {
         if d.dpl() < self.s.cpl() || ((sel & 3) as u8) > d.dpl() {
             return Err(Fault::gp(sel & 0xfffc));
         }
@@ -144,7 +148,7 @@ impl Cpu {
     }
 
     /// Read the descriptor a far JMP/CALL names (null selector: #GP(0)).
-    fn far_descriptor(&mut self, bus: &mut dyn Bus, sel: u16) -> Exec<Descriptor> {
+    pub(crate) fn far_descriptor(&mut self, bus: &mut dyn Bus, sel: u16) -> Exec<Descriptor> {
         if sel & 0xfffc == 0 {
             return Err(Fault::gp(0));
         }
@@ -364,6 +368,9 @@ fn jmp_far(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
         cpu.next_ip = off;
         return Ok(());
     }
+    if cpu.s.long_mode() {
+        return cpu.jmp_far_long(bus, off, sel);
+    }
     cpu.jmp_far_protected(bus, off, sel)
 }
 
@@ -380,14 +387,17 @@ fn call_far(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
         cpu.next_ip = off;
         return Ok(());
     }
+    if cpu.s.long_mode() {
+        return cpu.call_far_long(bus, off, sel, size);
+    }
     cpu.call_far_protected(bus, off, sel, size)
 }
 
 fn retf(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
-    let size = if matches!(i.code(), Code::Retfd | Code::Retfd_imm16) {
-        4
-    } else {
-        2
+    let size = match i.code() {
+        Code::Retfd | Code::Retfd_imm16 => 4,
+        Code::Retfq | Code::Retfq_imm16 => 8,
+        _ => 2,
     };
     let imm = if i.op_count() > 0 {
         u64::from(i.immediate16())
@@ -406,6 +416,9 @@ fn retf(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
         cpu.set_sp(sp);
         cpu.next_ip = ip;
         return Ok(());
+    }
+    if cpu.s.long_mode() {
+        return cpu.retf_long(bus, size, imm);
     }
     cpu.retf_protected(bus, size, imm)
 }
@@ -441,13 +454,25 @@ pub(crate) fn register(t: &mut TableBuilder) {
         retf,
         Meta::branch(Isa::I386),
     );
+    t.add(
+        &[Code::Jmp_m1664, Code::Call_m1664],
+        far_dispatch,
+        Meta::branch(Isa::X64),
+    );
+    t.add(
+        &[Code::Retfq, Code::Retfq_imm16],
+        retf,
+        Meta::branch(Isa::X64),
+    );
 }
 
 fn far_dispatch(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
     match i.code() {
-        Code::Jmp_ptr1616 | Code::Jmp_ptr1632 | Code::Jmp_m1616 | Code::Jmp_m1632 => {
-            jmp_far(cpu, bus, i)
-        }
+        Code::Jmp_ptr1616
+        | Code::Jmp_ptr1632
+        | Code::Jmp_m1616
+        | Code::Jmp_m1632
+        | Code::Jmp_m1664 => jmp_far(cpu, bus, i),
         _ => call_far(cpu, bus, i),
     }
 }

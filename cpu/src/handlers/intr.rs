@@ -182,11 +182,11 @@ impl Cpu {
 
     /// The EFLAGS an IRET in protected mode loads: which bits change depends on the CPL the
     /// IRET ran at and on IOPL.
-    fn iret_flags(&self, fl: u64, size: u8) -> u64 {
+    pub(crate) fn iret_flags(&self, fl: u64, size: u8) -> u64 {
         let old = self.flags();
         let cpl = self.s.cpl();
         let mut change = 0x4fd5; // CF PF AF ZF SF TF DF OF NT
-        if size == 4 {
+        if size >= 4 {
             change |= rflags::RF | rflags::AC | rflags::ID;
             if cpl == 0 {
                 change |= rflags::VIF | rflags::VIP;
@@ -236,9 +236,16 @@ impl Cpu {
 }
 
 fn iret(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
-    let size = if i.code() == Code::Iretd { 4 } else { 2 };
+    let size = match i.code() {
+        Code::Iretd => 4,
+        Code::Iretq => 8,
+        _ => 2,
+    };
     if !cpu.s.protected_mode() {
         return cpu.iret_real(bus, size);
+    }
+    if cpu.s.long_mode() {
+        return cpu.iret_long(bus, size);
     }
     if cpu.s.v86_mode() {
         return cpu.iret_v86(bus, size);
@@ -261,6 +268,7 @@ pub(crate) fn register(t: &mut TableBuilder) {
     t.add(&[Code::Int1], software_int, Meta::branch(Isa::I386));
     t.add(&[Code::Iretw], iret, Meta::branch(Isa::I8086));
     t.add(&[Code::Iretd], iret, Meta::branch(Isa::I386));
+    t.add(&[Code::Iretq], iret, Meta::branch(Isa::X64));
 }
 
 #[cfg(test)]

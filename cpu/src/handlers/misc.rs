@@ -1,12 +1,12 @@
-//! HLT, CPUID, RDTSC, RDMSR/WRMSR, BOUND, WAIT and the UD0/UD1/UD2 invalid opcodes.
+//! HLT, CPUID, RDTSC, RDMSR/WRMSR, BOUND and the UD0/UD1/UD2 invalid opcodes (WAIT is in
+//! `x87.rs`).
 
-use crate::cpuid::PENTIUM_PRO;
 use crate::fault::{Exec, Fault};
 use crate::flags::size_mask;
 use crate::handlers::data::{mem_addr_size, sign_extend};
 use crate::operand::op_size;
 use crate::paging::PHYS_BITS;
-use crate::state::{cr0, cr4, Msrs};
+use crate::state::{cr4, Msrs};
 use crate::table::{Isa, Meta, TableBuilder};
 use crate::{Bus, Cpu};
 use iced_x86::{Code, Instruction};
@@ -45,7 +45,7 @@ fn hlt(cpu: &mut Cpu, _bus: &mut dyn Bus, _i: &Instruction) -> Exec {
 }
 
 fn cpuid(cpu: &mut Cpu, _bus: &mut dyn Bus, _i: &Instruction) -> Exec {
-    let r = PENTIUM_PRO.leaf(cpu.gpr(0, 4) as u32, cpu.gpr(1, 4) as u32);
+    let r = cpu.model.leaf(cpu.gpr(0, 4) as u32, cpu.gpr(1, 4) as u32);
     for (reg, v) in [(0, r[0]), (3, r[1]), (1, r[2]), (2, r[3])] {
         cpu.set_gpr(reg, 4, u64::from(v));
     }
@@ -153,7 +153,11 @@ fn rdmsr(cpu: &mut Cpu, _bus: &mut dyn Bus, _i: &Instruction) -> Exec {
     if cpu.s.cpl() > 0 {
         return Err(Fault::gp(0));
     }
-    let v = read_msr(cpu, cpu.gpr(1, 4) as u32).ok_or(Fault::gp(0))?;
+    let index = cpu.gpr(1, 4) as u32;
+    let v = cpu
+        .read_msr_ext(index)
+        .or_else(|| read_msr(cpu, index))
+        .ok_or(Fault::gp(0))?;
     cpu.set_gpr(0, 4, v);
     cpu.set_gpr(2, 4, v >> 32);
     Ok(())
@@ -165,6 +169,9 @@ fn wrmsr(cpu: &mut Cpu, _bus: &mut dyn Bus, _i: &Instruction) -> Exec {
     }
     let v = cpu.gpr(2, 4) << 32 | cpu.gpr(0, 4);
     let (retired, index) = (cpu.retired, cpu.gpr(1, 4) as u32);
+    if let Some(r) = cpu.write_msr_ext(index, v) {
+        return r;
+    }
     write_msr(&mut cpu.s.msr, retired, index, v).ok_or(Fault::gp(0))
 }
 
@@ -179,15 +186,6 @@ fn bound(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
     let upper = sign_extend(cpu.read_mem(bus, seg, upper_at, size)?, size) as i64;
     if index < lower || index > upper {
         return Err(Fault::BR);
-    }
-    Ok(())
-}
-
-/// WAIT/FWAIT: #NM when CR0.MP and CR0.TS are both set; otherwise it waits for the FPU,
-/// which has nothing pending while no x87 instruction exists.
-fn wait(cpu: &mut Cpu, _bus: &mut dyn Bus, _i: &Instruction) -> Exec {
-    if cpu.s.cr0 & (cr0::MP | cr0::TS) == cr0::MP | cr0::TS {
-        return Err(Fault::NM);
     }
     Ok(())
 }
@@ -214,7 +212,6 @@ pub(crate) fn register(t: &mut TableBuilder) {
         bound,
         Meta::plain(Isa::I186),
     );
-    t.add(&[Code::Wait], wait, Meta::plain(Isa::I8086));
     t.add(
         &[
             Code::Ud2,
@@ -223,6 +220,8 @@ pub(crate) fn register(t: &mut TableBuilder) {
             Code::Ud0_r32_rm32,
             Code::Ud1_r16_rm16,
             Code::Ud1_r32_rm32,
+            Code::Ud0_r64_rm64,
+            Code::Ud1_r64_rm64,
         ],
         ud,
         Meta::branch(Isa::PentiumPro),

@@ -9,9 +9,11 @@ pub(crate) mod bits;
 pub(crate) mod control;
 pub(crate) mod data;
 pub(crate) mod far;
+pub(crate) mod far64;
 pub(crate) mod flagops;
 pub(crate) mod intr;
 pub(crate) mod io;
+pub(crate) mod longmode;
 pub(crate) mod misc;
 pub(crate) mod muldiv;
 pub(crate) mod segment;
@@ -20,6 +22,7 @@ pub(crate) mod stack;
 pub(crate) mod string;
 pub(crate) mod system;
 pub(crate) mod task_insn;
+pub(crate) mod x87;
 
 pub(crate) fn register_all(t: &mut TableBuilder) {
     alu::register(t);
@@ -39,4 +42,6 @@ pub(crate) fn register_all(t: &mut TableBuilder) {
     segment::register(t);
     system::register(t);
     task_insn::register(t);
+    longmode::register(t);
+    x87::register(t);
 }

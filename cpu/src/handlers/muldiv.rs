@@ -38,18 +38,29 @@ fn mul1(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
     let m = size_mask(size);
     let src = cpu.read_op(bus, i, 0, size)?;
     let acc = cpu.gpr(0, size);
+    // 128-bit products hold every operand size, 64-bit ones included.
     let (lo, hi, overflow) = if i.mnemonic() == Mnemonic::Mul {
-        let p = acc * src;
-        let hi = p >> w;
-        (p & m, hi & m, hi != 0)
+        let p = u128::from(acc) * u128::from(src);
+        let hi = (p >> w) as u64 & m;
+        (p as u64 & m, hi, hi != 0)
     } else {
-        let p = (sign_extend(acc, size) as i64).wrapping_mul(sign_extend(src, size) as i64) as u64;
-        let lo = p & m;
-        (lo, (p >> w) & m, sign_extend(lo, size) != p)
+        let p = signed_product(acc, src, size);
+        let lo = p as u64 & m;
+        (lo, (p >> w) as u64 & m, signed(lo, size) != p)
     };
     write_pair(cpu, size, lo, hi);
     mul_flags(cpu, lo, size, overflow);
     Ok(())
+}
+
+/// `v` (of `size` bytes) as a signed 128-bit value.
+fn signed(v: u64, size: u8) -> i128 {
+    i128::from(sign_extend(v, size) as i64)
+}
+
+/// The exact signed product of two `size`-byte values.
+fn signed_product(a: u64, b: u64, size: u8) -> i128 {
+    signed(a, size) * signed(b, size)
 }
 
 /// Two- and three-operand IMUL: the product truncated to the destination size.
@@ -60,19 +71,19 @@ fn imul_n(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
     } else {
         (cpu.read_op(bus, i, 0, size)?, cpu.read_op(bus, i, 1, size)?)
     };
-    let p = (sign_extend(a, size) as i64).wrapping_mul(sign_extend(b, size) as i64) as u64;
-    let lo = p & size_mask(size);
+    let p = signed_product(a, b, size);
+    let lo = p as u64 & size_mask(size);
     cpu.write_op(bus, i, 0, size, lo)?;
-    mul_flags(cpu, lo, size, sign_extend(lo, size) != p);
+    mul_flags(cpu, lo, size, signed(lo, size) != p);
     Ok(())
 }
 
-/// The double-width dividend: AX for bytes, DX:AX or EDX:EAX otherwise.
-fn dividend(cpu: &Cpu, size: u8) -> u64 {
+/// The double-width dividend: AX for bytes, DX:AX, EDX:EAX or RDX:RAX otherwise.
+fn dividend(cpu: &Cpu, size: u8) -> u128 {
     if size == 1 {
-        cpu.gpr(0, 2)
+        u128::from(cpu.gpr(0, 2))
     } else {
-        cpu.gpr(2, size) << (u32::from(size) * 8) | cpu.gpr(0, size)
+        u128::from(cpu.gpr(2, size)) << (u32::from(size) * 8) | u128::from(cpu.gpr(0, size))
     }
 }
 
@@ -85,15 +96,20 @@ fn div(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
     }
     let n = dividend(cpu, size);
     let (q, r) = if i.mnemonic() == Mnemonic::Div {
-        let q = n / src;
-        if q > m {
+        let q = n / u128::from(src);
+        if q > u128::from(m) {
             return Err(Fault::DE);
         }
-        (q, n % src)
+        (q as u64, (n % u128::from(src)) as u64)
     } else {
-        let n = i128::from(sign_extend(n, size * 2) as i64);
-        let d = i128::from(sign_extend(src, size) as i64);
-        let (q, r) = (n / d, n % d);
+        // Sign-extend the 2*size-byte dividend to 128 bits.
+        let unused = 128 - u32::from(size) * 16;
+        let n = ((n << unused) as i128) >> unused;
+        let d = signed(src, size);
+        // i128::MIN / -1 overflows i128 itself: that quotient never fits anyway.
+        let (Some(q), Some(r)) = (n.checked_div(d), n.checked_rem(d)) else {
+            return Err(Fault::DE);
+        };
         let half = 1i128 << (u32::from(size) * 8 - 1);
         if q < -half || q >= half {
             return Err(Fault::DE);
@@ -124,6 +140,18 @@ pub(crate) fn register(t: &mut TableBuilder) {
     t.add(MUL1, mul1, Meta::plain(Isa::I8086));
     t.add(IMUL_N, imul_n, Meta::plain(Isa::I186));
     t.add(DIV, div, Meta::plain(Isa::I8086));
+    let x = Meta::plain(Isa::X64);
+    t.add(&[Code::Mul_rm64, Code::Imul_rm64], mul1, x);
+    t.add(
+        &[
+            Code::Imul_r64_rm64,
+            Code::Imul_r64_rm64_imm32,
+            Code::Imul_r64_rm64_imm8,
+        ],
+        imul_n,
+        x,
+    );
+    t.add(&[Code::Div_rm64, Code::Idiv_rm64], div, x);
 }
 
 #[cfg(test)]

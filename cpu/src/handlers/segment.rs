@@ -34,14 +34,10 @@ pub(crate) fn addr_mask(i: &Instruction) -> u64 {
 }
 
 impl Cpu {
-    /// Mask of SP/ESP for the current stack segment.
+    /// Mask of SP/ESP/RSP for the current stack.
     #[must_use]
     pub(crate) fn stack_mask(&self) -> u64 {
-        if self.stack_width() == 4 {
-            0xffff_ffff
-        } else {
-            0xffff
-        }
+        crate::flags::size_mask(self.stack_width())
     }
 
     /// Read a far pointer (offset of `size` bytes, then a selector) from the memory operand.
@@ -91,10 +87,10 @@ fn mov_rm_sreg(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
 
 /// Operand size of a PUSH/POP from iced's stack pointer increment.
 fn stack_op_size(i: &Instruction) -> u8 {
-    if i.stack_pointer_increment().unsigned_abs() == 4 {
-        4
-    } else {
-        2
+    match i.stack_pointer_increment().unsigned_abs() {
+        4 => 4,
+        8 => 8,
+        _ => 2,
     }
 }
 
@@ -196,6 +192,13 @@ pub(crate) fn register(t: &mut TableBuilder) {
         C::Lgs_r32_m1632,
     ];
     t.add(&lxs386, load_far_pointer, Meta::plain(Isa::I386));
+    let x = Meta::plain(Isa::X64);
+    t.add(&[C::Mov_Sreg_r64m16], mov_sreg_rm, x);
+    t.add(&[C::Mov_r64m16_Sreg], mov_rm_sreg, x);
+    t.add(&[C::Pushq_FS, C::Pushq_GS], push_sreg, x);
+    t.add(&[C::Popq_FS, C::Popq_GS], pop_sreg, x);
+    let lxs64 = [C::Lss_r64_m1664, C::Lfs_r64_m1664, C::Lgs_r64_m1664];
+    t.add(&lxs64, load_far_pointer, x);
 }
 
 #[cfg(test)]

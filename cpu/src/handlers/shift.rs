@@ -19,7 +19,7 @@ use crate::operand::op_size;
 use crate::state::rflags::{ARITH, CF, OF};
 use crate::table::{Isa, Meta, TableBuilder};
 use crate::{Bus, Cpu};
-use iced_x86::{Code, Instruction, Mnemonic};
+use iced_x86::{Code, Instruction, Mnemonic, OpKind};
 
 /// Result and new arithmetic flags (`mask` says which flags the operation defines).
 struct Shifted {
@@ -74,31 +74,51 @@ fn compute(m: Mnemonic, d: u64, count: u32, w: u32, cf: bool) -> Shifted {
             let res = ((d >> n) | (d << ((w - n) % w))) & mask;
             rot(res, bit(res, top), bit(res, top) ^ bit(res, top - 1))
         }
+        // Rotates through carry work on w+1 bits: 128-bit arithmetic holds 65.
         Mnemonic::Rcl => {
             let n = count % (w + 1);
-            let wide_mask = (mask << 1) | 1;
-            let v = (cf << w) | d;
+            let wide_mask = (u128::from(mask) << 1) | 1;
+            let v = (u128::from(cf) << w) | u128::from(d);
             let r = ((v << n) | (v >> (w + 1 - n))) & wide_mask;
-            let (res, carry) = (r & mask, bit(r, w));
+            let (res, carry) = (r as u64 & mask, (r >> w) as u64 & 1);
             rot(res, carry, bit(res, top) ^ carry)
         }
         _ => {
             let n = count % (w + 1);
-            let wide_mask = (mask << 1) | 1;
-            let v = (cf << w) | d;
+            let wide_mask = (u128::from(mask) << 1) | 1;
+            let v = (u128::from(cf) << w) | u128::from(d);
             let r = ((v >> n) | (v << (w + 1 - n))) & wide_mask;
-            let (res, carry) = (r & mask, bit(r, w));
+            let (res, carry) = (r as u64 & mask, (r >> w) as u64 & 1);
             rot(res, carry, bit(res, top) ^ bit(res, top - 1))
         }
     }
 }
 
+/// The count mask: 6 bits for 64-bit operands, else 5.
+fn count_mask(size: u8) -> u64 {
+    if size == 8 {
+        0x3f
+    } else {
+        0x1f
+    }
+}
+
+/// A zero count changes nothing, except that a 32-bit register destination is still written
+/// (zero-extended in 64-bit mode).
+fn zero_count(cpu: &mut Cpu, i: &Instruction, size: u8) {
+    if size == 4 && i.op0_kind() == OpKind::Register {
+        let r = i.op0_register();
+        cpu.set_reg(r, cpu.reg(r));
+    }
+}
+
 fn shift_rotate(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
     let size = op_size(i, 0);
-    let count = (cpu.read_op(bus, i, 1, 1)? & 0x1f) as u32;
+    let count = (cpu.read_op(bus, i, 1, 1)? & count_mask(size)) as u32;
     cpu.probe_op(bus, i, 0, size)?;
     let d = cpu.read_op(bus, i, 0, size)?;
     if count == 0 {
+        zero_count(cpu, i, size);
         return Ok(());
     }
     let cf = cpu.flags() & CF != 0;
@@ -110,21 +130,23 @@ fn shift_rotate(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
     Ok(())
 }
 
-/// SHLD/SHRD of `d` with fill bits from `s`, `w` bits wide, count 1..=31.
+/// SHLD/SHRD of `d` with fill bits from `s`, `w` bits wide, count 1..=31 (1..=63 for 64).
 fn double_shift(left: bool, d: u64, s: u64, count: u32, w: u32) -> Shifted {
     let size = (w / 8) as u8;
     let mask = size_mask(size);
-    // 16-bit operands shift through dest:src:dest; 32-bit ones through dest:src.
+    let (d128, s128) = (u128::from(d), u128::from(s));
+    let bit128 = |v: u128, n: u32| (v >> n) as u64 & 1;
+    // 16-bit operands shift through dest:src:dest; wider ones through dest:src.
     let (v, vw) = if w == 16 {
-        ((d << 32) | (s << 16) | d, 48)
+        ((d128 << 32) | (s128 << 16) | d128, 48)
     } else {
-        ((d << 32) | s, 64)
+        ((d128 << w) | s128, 2 * w)
     };
     let (res, carry) = if left {
-        (v >> (vw - w - count) & mask, bit(v, vw - count))
+        ((v >> (vw - w - count)) as u64 & mask, bit128(v, vw - count))
     } else {
-        let lowv = if w == 16 { v } else { (s << 32) | d };
-        (lowv >> count & mask, bit(lowv, count - 1))
+        let lowv = if w == 16 { v } else { (s128 << w) | d128 };
+        ((lowv >> count) as u64 & mask, bit128(lowv, count - 1))
     };
     let top = w - 1;
     let ofb = if left {
@@ -142,11 +164,12 @@ fn double_shift(left: bool, d: u64, s: u64, count: u32, w: u32) -> Shifted {
 
 fn shld_shrd(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
     let size = op_size(i, 0);
-    let count = (cpu.read_op(bus, i, 2, 1)? & 0x1f) as u32;
+    let count = (cpu.read_op(bus, i, 2, 1)? & count_mask(size)) as u32;
     cpu.probe_op(bus, i, 0, size)?;
     let d = cpu.read_op(bus, i, 0, size)?;
     let s = cpu.read_op(bus, i, 1, size)?;
     if count == 0 {
+        zero_count(cpu, i, size);
         return Ok(());
     }
     let r = double_shift(
@@ -190,9 +213,26 @@ const DOUBLE: &[Code] = &[
     Code::Shrd_rm16_r16_imm8, Code::Shrd_rm32_r32_imm8, Code::Shrd_rm16_r16_CL, Code::Shrd_rm32_r32_CL,
 ];
 
+#[rustfmt::skip]
+const SHIFTS64: &[Code] = &[
+    Code::Rol_rm64_imm8, Code::Ror_rm64_imm8, Code::Rcl_rm64_imm8, Code::Rcr_rm64_imm8,
+    Code::Shl_rm64_imm8, Code::Shr_rm64_imm8, Code::Sal_rm64_imm8, Code::Sar_rm64_imm8,
+    Code::Rol_rm64_1, Code::Ror_rm64_1, Code::Rcl_rm64_1, Code::Rcr_rm64_1,
+    Code::Shl_rm64_1, Code::Shr_rm64_1, Code::Sal_rm64_1, Code::Sar_rm64_1,
+    Code::Rol_rm64_CL, Code::Ror_rm64_CL, Code::Rcl_rm64_CL, Code::Rcr_rm64_CL,
+    Code::Shl_rm64_CL, Code::Shr_rm64_CL, Code::Sal_rm64_CL, Code::Sar_rm64_CL,
+];
+
+#[rustfmt::skip]
+const DOUBLE64: &[Code] = &[
+    Code::Shld_rm64_r64_imm8, Code::Shld_rm64_r64_CL, Code::Shrd_rm64_r64_imm8, Code::Shrd_rm64_r64_CL,
+];
+
 pub(crate) fn register(t: &mut TableBuilder) {
     t.add(SHIFTS, shift_rotate, Meta::plain(Isa::I8086));
     t.add(DOUBLE, shld_shrd, Meta::plain(Isa::I386));
+    t.add(SHIFTS64, shift_rotate, Meta::plain(Isa::X64));
+    t.add(DOUBLE64, shld_shrd, Meta::plain(Isa::X64));
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use crate::operand::op_size;
 use crate::state::{cr4, rflags, SegReg};
 use crate::table::{Isa, Meta, TableBuilder};
 use crate::{Bus, Cpu};
-use iced_x86::{Code, Instruction, OpKind, Register};
+use iced_x86::{Code, Instruction, OpKind};
 
 fn push_op(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
     let size = match i.code() {
@@ -76,8 +76,17 @@ fn popa(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
     Ok(())
 }
 
+/// Operand size of PUSHF/POPF/ENTER/LEAVE from the form.
+fn form_size(code: Code) -> u8 {
+    match code {
+        Code::Pushfw | Code::Popfw | Code::Enterw_imm16_imm8 | Code::Leavew => 2,
+        Code::Pushfq | Code::Popfq | Code::Enterq_imm16_imm8 | Code::Leaveq => 8,
+        _ => 4,
+    }
+}
+
 fn pushf(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
-    let size: u8 = if i.code() == Code::Pushfw { 2 } else { 4 };
+    let size = form_size(i.code());
     let mut f = cpu.flags();
     if cpu.s.v86_mode() && cpu.s.iopl() < 3 {
         if size == 4 || cpu.s.cr4 & cr4::VME == 0 {
@@ -104,7 +113,7 @@ const POPF_WRITABLE: u64 = rflags::ARITH
     | rflags::ID;
 
 fn popf(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
-    let size: u8 = if i.code() == Code::Popfw { 2 } else { 4 };
+    let size = form_size(i.code());
     let old = cpu.flags();
     let v86 = cpu.s.v86_mode();
     if v86 && cpu.s.iopl() < 3 {
@@ -120,9 +129,9 @@ fn popf(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
             writable &= !rflags::IF;
         }
     }
-    // POPFD clears RF; VM, VIP and VIF are never loaded by POPF.
+    // POPFD/POPFQ clear RF; VM, VIP and VIF are never loaded by POPF.
     let mut f = (old & !writable) | (new & writable);
-    if size == 4 {
+    if size >= 4 {
         f &= !rflags::RF;
     }
     cpu.pop(bus, size)?;
@@ -153,11 +162,7 @@ fn popf_vme(cpu: &mut Cpu, bus: &mut dyn Bus, size: u8, old: u64) -> Exec {
 }
 
 fn enter(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
-    let size: u8 = if i.code() == Code::Enterw_imm16_imm8 {
-        2
-    } else {
-        4
-    };
+    let size = form_size(i.code());
     let alloc = u64::from(i.immediate16());
     let level = u64::from(i.immediate8_2nd() & 31);
     let sw = cpu.stack_width();
@@ -190,19 +195,12 @@ fn enter(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
 }
 
 fn leave(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
-    let size: u8 = if i.code() == Code::Leavew { 2 } else { 4 };
+    let size = form_size(i.code());
     let sw = cpu.stack_width();
     let bp = cpu.gpr(5, sw);
     let v = cpu.read_mem(bus, SegReg::Ss, bp, size)?;
     cpu.set_sp(bp.wrapping_add(u64::from(size)));
-    cpu.set_reg(
-        if size == 2 {
-            Register::BP
-        } else {
-            Register::EBP
-        },
-        v,
-    );
+    cpu.set_gpr(5, size, v);
     Ok(())
 }
 
@@ -240,6 +238,23 @@ pub(crate) fn register(t: &mut TableBuilder) {
         Meta::plain(Isa::I186),
     );
     t.add(&[Code::Leavew, Code::Leaved], leave, Meta::plain(Isa::I186));
+    let x = Meta::plain(Isa::X64);
+    t.add(
+        &[
+            Code::Push_r64,
+            Code::Push_rm64,
+            Code::Pushq_imm32,
+            Code::Pushq_imm8,
+        ],
+        push_op,
+        x,
+    );
+    t.add(&[Code::Pop_r64], pop_reg, x);
+    t.add(&[Code::Pop_rm64], pop_rm, x);
+    t.add(&[Code::Pushfq], pushf, x);
+    t.add(&[Code::Popfq], popf, Meta::branch(Isa::X64));
+    t.add(&[Code::Enterq_imm16_imm8], enter, x);
+    t.add(&[Code::Leaveq], leave, x);
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! String instructions MOVS, CMPS, SCAS, LODS, STOS, INS, OUTS with REP/REPE/REPNE, segment
-//! overrides on the source and 16- or 32-bit addressing (SI/DI/CX or ESI/EDI/ECX).
+//! overrides on the source and 16-, 32- or 64-bit addressing (SI/DI/CX, ESI/EDI/ECX or
+//! RSI/RDI/RCX).
 //!
 //! A repeated instruction runs at most `REP_CHUNK` iterations per step and then leaves the
 //! instruction pointer on itself, so that interrupts are taken between chunks; every
@@ -213,6 +214,12 @@ pub(crate) fn register(t: &mut TableBuilder) {
         stos,
         p,
     );
+    let q = Meta::branch(Isa::X64);
+    t.add(&[Code::Movsq_m64_m64], movs, q);
+    t.add(&[Code::Cmpsq_m64_m64], cmps, q);
+    t.add(&[Code::Scasq_RAX_m64], scas, q);
+    t.add(&[Code::Lodsq_RAX_m64], lods, q);
+    t.add(&[Code::Stosq_m64_RAX], stos, q);
     let io = Meta::branch(Isa::I186);
     t.add(
         &[Code::Insb_m8_DX, Code::Insw_m16_DX, Code::Insd_m32_DX],

@@ -1,13 +1,13 @@
-//! System registers: LGDT/LIDT/SGDT/SIDT, LMSW/SMSW/CLTS, MOV to and from CR0-CR4 and
+//! System registers: LGDT/LIDT/SGDT/SIDT, LMSW/SMSW/CLTS, MOV to and from CR0-CR4, CR8 and
 //! DR0-DR7, INVLPG, INVD/WBINVD. Privileged forms #GP(0) at CPL > 0 (and in virtual-8086
-//! mode, where the CPL is 3).
+//! mode, where the CPL is 3). Turning paging on with EFER.LME set enters IA-32e mode.
 
 use crate::fault::{Exec, Fault};
 use crate::handlers::segment::addr_mask;
 use crate::operand::op_size;
 use crate::paging::PHYS_BITS;
 use crate::phys;
-use crate::state::{cr0, cr4};
+use crate::state::{cr0, cr4, efer, SegReg};
 use crate::table::{Isa, Meta, TableBuilder};
 use crate::{Bus, Cpu};
 use iced_x86::{Code, Instruction, OpKind, Register};
@@ -34,6 +34,17 @@ const DR7_GD: u64 = 1 << 13;
 /// DR6.BD: the #DB came from DR7.GD.
 const DR6_BD: u64 = 1 << 13;
 
+/// CR3 bit 63 with CR4.PCIDE: keep the TLB entries of the PCID being loaded.
+const CR3_NOFLUSH: u64 = 1 << 63;
+
+/// #GP(0) for SGDT/SIDT/SLDT/STR/SMSW at CPL > 0 when CR4.UMIP is set.
+pub(crate) fn check_umip(cpu: &Cpu) -> Exec {
+    if cpu.s.cr4 & cr4::UMIP != 0 && cpu.s.cpl() > 0 {
+        return Err(Fault::gp(0));
+    }
+    Ok(())
+}
+
 /// #GP(0) unless at CPL 0 (real mode counts as CPL 0, virtual-8086 mode as CPL 3).
 pub(crate) fn require_cpl0(cpu: &Cpu) -> Exec {
     if cpu.s.cpl() != 0 {
@@ -57,16 +68,34 @@ impl Cpu {
     }
 
     pub(crate) fn write_cr0(&mut self, bus: &mut dyn Bus, v: u64) -> Exec {
-        let v = v & 0xffff_ffff;
-        if (v & cr0::PG != 0 && v & cr0::PE == 0) || (v & cr0::NW != 0 && v & cr0::CD == 0) {
+        // Bits 63..32 are reserved (only a 64-bit-mode MOV can even try to set them).
+        if v >> 32 != 0
+            || (v & cr0::PG != 0 && v & cr0::PE == 0)
+            || (v & cr0::NW != 0 && v & cr0::CD == 0)
+        {
             return Err(Fault::gp(0));
         }
         let new = (v & CR0_VALID) | cr0::ET;
         let old = self.s.cr0;
-        if new & cr0::PG != 0 && old & cr0::PG == 0 && self.s.cr4 & cr4::PAE != 0 {
+        let paging_on = new & cr0::PG != 0 && old & cr0::PG == 0;
+        let paging_off = new & cr0::PG == 0 && old & cr0::PG != 0;
+        let enter_long = paging_on && self.s.efer & efer::LME != 0;
+        if enter_long && (self.s.cr4 & cr4::PAE == 0 || self.s.seg(SegReg::Cs).long()) {
+            return Err(Fault::gp(0));
+        }
+        if paging_on && !enter_long && self.s.cr4 & cr4::PAE != 0 {
             self.check_pdptes(bus, self.s.cr3)?;
         }
+        // Paging can only be turned off from compatibility mode, and not with PCIDs on.
+        if paging_off && self.s.long_mode() && (self.s.long64() || self.s.cr4 & cr4::PCIDE != 0) {
+            return Err(Fault::gp(0));
+        }
         self.s.cr0 = new;
+        if enter_long {
+            self.s.efer |= efer::LMA;
+        } else if paging_off {
+            self.s.efer &= !efer::LMA;
+        }
         if (old ^ new) & (cr0::PG | cr0::WP | cr0::PE) != 0 {
             self.tlb.flush_all();
         }
@@ -74,35 +103,86 @@ impl Cpu {
     }
 
     fn write_cr3(&mut self, bus: &mut dyn Bus, v: u64) -> Exec {
-        let v = v & 0xffff_ffff;
-        if self.s.cr0 & cr0::PG != 0 && self.s.cr4 & cr4::PAE != 0 {
-            self.check_pdptes(bus, v)?;
+        if !self.s.long_mode() {
+            let v = v & 0xffff_ffff;
+            if self.s.cr0 & cr0::PG != 0 && self.s.cr4 & cr4::PAE != 0 {
+                self.check_pdptes(bus, v)?;
+            }
+            self.s.cr3 = v;
+            self.tlb.flush_non_global();
+            return Ok(());
         }
+        let pcide = self.s.cr4 & cr4::PCIDE != 0;
+        let keep = pcide && v & CR3_NOFLUSH != 0;
+        let v = if pcide { v & !CR3_NOFLUSH } else { v };
+        if v >> PHYS_BITS != 0 {
+            return Err(Fault::gp(0));
+        }
+        let same_pcid = (v ^ self.s.cr3) & 0xfff == 0;
         self.s.cr3 = v;
-        self.tlb.flush_non_global();
+        // The TLB holds the current PCID's entries (and global ones) only: switching PCIDs
+        // drops the old context's entries, which is always allowed.
+        if !(keep && same_pcid) {
+            self.tlb.flush_non_global();
+        }
         Ok(())
     }
 
+    /// CR4 bits this model implements: the Pentium Pro set plus its optional features.
+    pub(crate) fn cr4_supported(&self) -> u64 {
+        use crate::cpuid::{ecx, leaf7};
+        let m = &self.model;
+        let has = |word: u32, bit: u32, flag: u64| if word & bit != 0 { flag } else { 0 };
+        CR4_SUPPORTED
+            | has(m.leaf7[0], leaf7::EBX_FSGSBASE, cr4::FSGSBASE)
+            | has(m.leaf7[0], leaf7::EBX_SMEP, cr4::SMEP)
+            | has(m.leaf7[0], leaf7::EBX_SMAP, cr4::SMAP)
+            | has(m.leaf7[1], leaf7::ECX_UMIP, cr4::UMIP)
+            | has(m.leaf7[1], leaf7::ECX_LA57, cr4::LA57)
+            | has(m.features_ecx, ecx::PCID, cr4::PCIDE)
+    }
+
     fn write_cr4(&mut self, bus: &mut dyn Bus, v: u64) -> Exec {
-        if v & !CR4_SUPPORTED != 0 {
+        if v & !self.cr4_supported() != 0 {
             return Err(Fault::gp(0));
         }
         let old = self.s.cr4;
-        if self.s.cr0 & cr0::PG != 0 && v & cr4::PAE != 0 && old & cr4::PAE == 0 {
+        let long = self.s.long_mode();
+        // IA-32e mode needs PAE and fixes the paging depth; PCIDs need IA-32e mode and PCID 0.
+        if long && (v & cr4::PAE == 0 || (old ^ v) & cr4::LA57 != 0) {
+            return Err(Fault::gp(0));
+        }
+        if v & cr4::PCIDE != 0 && old & cr4::PCIDE == 0 && (!long || self.s.cr3 & 0xfff != 0) {
+            return Err(Fault::gp(0));
+        }
+        if !long && self.s.cr0 & cr0::PG != 0 && v & cr4::PAE != 0 && old & cr4::PAE == 0 {
             self.check_pdptes(bus, self.s.cr3)?;
         }
         self.s.cr4 = v;
-        if (old ^ v) & (cr4::PGE | cr4::PAE | cr4::PSE) != 0 {
+        let flush = cr4::PGE | cr4::PAE | cr4::PSE | cr4::SMEP | cr4::SMAP | cr4::PCIDE;
+        if (old ^ v) & flush != 0 {
             self.tlb.flush_all();
         }
         Ok(())
+    }
+
+    /// The linear address INVLPG and friends name: segment base plus offset, without checks.
+    pub(crate) fn linear_unchecked(&self, seg: SegReg, off: u64) -> u64 {
+        if self.s.long64() {
+            match seg {
+                SegReg::Fs | SegReg::Gs => self.s.seg(seg).base.wrapping_add(off),
+                _ => off,
+            }
+        } else {
+            self.s.seg(seg).base.wrapping_add(off) & 0xffff_ffff
+        }
     }
 }
 
 fn cr_index(r: Register) -> Exec<u8> {
     let n = (r as u32).wrapping_sub(Register::CR0 as u32);
     match n {
-        0 | 2 | 3 | 4 => Ok(n as u8),
+        0 | 2 | 3 | 4 | 8 => Ok(n as u8),
         _ => Err(Fault::UD),
     }
 }
@@ -114,9 +194,11 @@ fn mov_from_cr(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Instruction) -> Exec {
         0 => cpu.s.cr0,
         2 => cpu.s.cr2,
         3 => cpu.s.cr3,
+        8 => cpu.s.cr8,
         _ => cpu.s.cr4,
     };
-    cpu.set_reg(i.op0_register(), v & 0xffff_ffff);
+    // A 32-bit destination (outside 64-bit mode) takes the low half.
+    cpu.set_reg(i.op0_register(), v);
     Ok(())
 }
 
@@ -131,6 +213,12 @@ fn mov_to_cr(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
             Ok(())
         }
         3 => cpu.write_cr3(bus, v),
+        // CR8 (TPR): bits 3..0 are the task priority class, the rest reserved.
+        8 if v > 0xf => Err(Fault::gp(0)),
+        8 => {
+            cpu.s.cr8 = v;
+            Ok(())
+        }
         _ => cpu.write_cr4(bus, v),
     }
 }
@@ -159,14 +247,18 @@ fn dr_index(cpu: &mut Cpu, r: Register) -> Exec<usize> {
 
 fn mov_from_dr(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Instruction) -> Exec {
     let n = dr_index(cpu, i.op1_register())?;
-    let v = cpu.s.dr[n] & 0xffff_ffff;
+    let v = cpu.s.dr[n];
     cpu.set_reg(i.op0_register(), v);
     Ok(())
 }
 
 fn mov_to_dr(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Instruction) -> Exec {
     let n = dr_index(cpu, i.op0_register())?;
-    let v = cpu.reg(i.op1_register()) & 0xffff_ffff;
+    // 64-bit mode: breakpoint addresses are 64 bits; DR6/DR7 bits 63..32 are reserved.
+    let v = cpu.reg(i.op1_register());
+    if n >= 6 && v >> 32 != 0 {
+        return Err(Fault::gp(0));
+    }
     cpu.s.dr[n] = match n {
         // Reserved bits of DR6 read as 1 (bit 12 as 0), of DR7 as 0 (bit 10 as 1).
         6 => (v & 0xe00f) | 0xffff_0ff0,
@@ -176,7 +268,8 @@ fn mov_to_dr(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Instruction) -> Exec {
     Ok(())
 }
 
-/// LGDT/LIDT: 6 bytes at the operand; a 16-bit operand size keeps 24 bits of the base.
+/// LGDT/LIDT: 6 bytes at the operand (10 in 64-bit mode); a 16-bit operand size keeps 24
+/// bits of the base.
 fn load_table_reg(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
     if i.op0_kind() != OpKind::Memory {
         return Err(Fault::UD);
@@ -184,12 +277,21 @@ fn load_table_reg(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
     require_cpl0(cpu)?;
     let ea = cpu.effective_address(i);
     let seg = cpu.mem_seg(i);
+    let wide = matches!(i.code(), Code::Lgdt_m1664 | Code::Lidt_m1664);
     let limit = cpu.read_mem(bus, seg, ea, 2)? as u16;
-    let mut base = cpu.read_mem(bus, seg, ea.wrapping_add(2) & addr_mask(i), 4)?;
+    let mut base = cpu.read_mem(
+        bus,
+        seg,
+        ea.wrapping_add(2) & addr_mask(i),
+        if wide { 8 } else { 4 },
+    )?;
     if matches!(i.code(), Code::Lgdt_m1632_16 | Code::Lidt_m1632_16) {
         base &= 0x00ff_ffff;
     }
-    let t = if matches!(i.code(), Code::Lgdt_m1632_16 | Code::Lgdt_m1632) {
+    let t = if matches!(
+        i.code(),
+        Code::Lgdt_m1632_16 | Code::Lgdt_m1632 | Code::Lgdt_m1664
+    ) {
         &mut cpu.s.gdtr
     } else {
         &mut cpu.s.idtr
@@ -199,17 +301,24 @@ fn load_table_reg(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
     Ok(())
 }
 
-/// SGDT/SIDT: limit then base; a 16-bit operand size stores 24 bits of base and a zero byte.
+/// SGDT/SIDT: limit then base; a 16-bit operand size stores 24 bits of base and a zero byte,
+/// 64-bit mode all 8 bytes of it.
 fn store_table_reg(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
     if i.op0_kind() != OpKind::Memory {
         return Err(Fault::UD);
     }
-    let t = if matches!(i.code(), Code::Sgdt_m1632_16 | Code::Sgdt_m1632) {
+    check_umip(cpu)?;
+    let t = if matches!(
+        i.code(),
+        Code::Sgdt_m1632_16 | Code::Sgdt_m1632 | Code::Sgdt_m1664
+    ) {
         cpu.s.gdtr
     } else {
         cpu.s.idtr
     };
-    let mut base = t.base & 0xffff_ffff;
+    let wide = matches!(i.code(), Code::Sgdt_m1664 | Code::Sidt_m1664);
+    let size = if wide { 8 } else { 4 };
+    let mut base = if wide { t.base } else { t.base & 0xffff_ffff };
     if matches!(i.code(), Code::Sgdt_m1632_16 | Code::Sidt_m1632_16) {
         base &= 0x00ff_ffff;
     }
@@ -217,9 +326,9 @@ fn store_table_reg(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
     let seg = cpu.mem_seg(i);
     let at = ea.wrapping_add(2) & addr_mask(i);
     cpu.probe_write(bus, seg, ea, 2)?;
-    cpu.probe_write(bus, seg, at, 4)?;
+    cpu.probe_write(bus, seg, at, size)?;
     cpu.write_mem(bus, seg, ea, 2, u64::from(t.limit))?;
-    cpu.write_mem(bus, seg, at, 4, base)
+    cpu.write_mem(bus, seg, at, size, base)
 }
 
 fn lmsw(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
@@ -231,14 +340,14 @@ fn lmsw(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
 }
 
 fn smsw(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
+    check_umip(cpu)?;
     // A register destination gets all of CR0's low dword (r32) or word; memory gets a word.
     let size = if i.op0_kind() == OpKind::Register {
         op_size(i, 0)
     } else {
         2
     };
-    let v = cpu.s.cr0 & 0xffff_ffff;
-    cpu.write_op(bus, i, 0, size, v)
+    cpu.write_op(bus, i, 0, size, cpu.s.cr0)
 }
 
 fn clts(cpu: &mut Cpu, _bus: &mut dyn Bus, _i: &Instruction) -> Exec {
@@ -254,7 +363,8 @@ fn invlpg(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Instruction) -> Exec {
     require_cpl0(cpu)?;
     let ea = cpu.effective_address(i);
     let seg = cpu.mem_seg(i);
-    let lin = cpu.s.seg(seg).base.wrapping_add(ea) & cpu.lin_mask();
+    // A non-canonical address names no translation: nothing to do, and no fault.
+    let lin = cpu.linear_unchecked(seg, ea);
     cpu.tlb.flush_page(lin);
     Ok(())
 }
@@ -271,6 +381,8 @@ pub(crate) fn register(t: &mut TableBuilder) {
             Code::Lgdt_m1632,
             Code::Lidt_m1632_16,
             Code::Lidt_m1632,
+            Code::Lgdt_m1664,
+            Code::Lidt_m1664,
         ],
         load_table_reg,
         Meta::system(Isa::I286),
@@ -281,17 +393,19 @@ pub(crate) fn register(t: &mut TableBuilder) {
             Code::Sgdt_m1632,
             Code::Sidt_m1632_16,
             Code::Sidt_m1632,
+            Code::Sgdt_m1664,
+            Code::Sidt_m1664,
         ],
         store_table_reg,
         Meta::plain(Isa::I286),
     );
     t.add(
-        &[Code::Lmsw_rm16, Code::Lmsw_r32m16],
+        &[Code::Lmsw_rm16, Code::Lmsw_r32m16, Code::Lmsw_r64m16],
         lmsw,
         Meta::system(Isa::I286),
     );
     t.add(
-        &[Code::Smsw_rm16, Code::Smsw_r32m16],
+        &[Code::Smsw_rm16, Code::Smsw_r32m16, Code::Smsw_r64m16],
         smsw,
         Meta::plain(Isa::I286),
     );
@@ -300,6 +414,10 @@ pub(crate) fn register(t: &mut TableBuilder) {
     t.add(&[Code::Mov_cr_r32], mov_to_cr, Meta::system(Isa::I386));
     t.add(&[Code::Mov_r32_dr], mov_from_dr, Meta::system(Isa::I386));
     t.add(&[Code::Mov_dr_r32], mov_to_dr, Meta::system(Isa::I386));
+    t.add(&[Code::Mov_r64_cr], mov_from_cr, Meta::system(Isa::X64));
+    t.add(&[Code::Mov_cr_r64], mov_to_cr, Meta::system(Isa::X64));
+    t.add(&[Code::Mov_r64_dr], mov_from_dr, Meta::system(Isa::X64));
+    t.add(&[Code::Mov_dr_r64], mov_to_dr, Meta::system(Isa::X64));
     t.add(&[Code::Invlpg_m], invlpg, Meta::system(Isa::I486));
     t.add(
         &[Code::Invd, Code::Wbinvd],

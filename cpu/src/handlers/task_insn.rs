@@ -49,7 +49,15 @@ fn lldt(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
     if !d.present() {
         return Err(Fault::np(code));
     }
-    cpu.s.ldtr = d.to_segment(sel);
+    let mut ldtr = d.to_segment(sel);
+    if cpu.s.long_mode() {
+        // IA-32e: a 16-byte descriptor with bits 63..32 of the base in its upper half.
+        ldtr.base |= cpu.read_descriptor_high(bus, sel)? << 32;
+        if !cpu.canonical_max(ldtr.base) {
+            return Err(Fault::gp(code));
+        }
+    }
+    cpu.s.ldtr = ldtr;
     Ok(())
 }
 
@@ -61,20 +69,30 @@ fn ltr(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
         return Err(Fault::gp(0));
     }
     let d = cpu.gdt_tss(bus, sel, Fault::gp)?;
-    if d.typ() & 2 != 0 {
+    let long = cpu.s.long_mode();
+    // IA-32e mode has only the 64-bit TSS (type 9/11); 16-bit TSSs are invalid there.
+    if d.typ() & 2 != 0 || (long && d.typ() & 8 == 0) {
         return Err(Fault::gp(sel & 0xfffc));
     }
     if !d.present() {
         return Err(Fault::np(sel & 0xfffc));
     }
+    let mut tr = Descriptor(d.0 | 2 << 40).to_segment(sel);
+    if long {
+        tr.base |= cpu.read_descriptor_high(bus, sel)? << 32;
+        if !cpu.canonical_max(tr.base) {
+            return Err(Fault::gp(sel & 0xfffc));
+        }
+    }
     cpu.set_tss_busy(bus, sel, true)?;
-    cpu.s.tr = Descriptor(d.0 | 2 << 40).to_segment(sel);
+    cpu.s.tr = tr;
     Ok(())
 }
 
 /// SLDT/STR: a register destination is zero-extended, memory takes 16 bits.
 fn store_selector(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
     require_protected(cpu)?;
+    crate::handlers::system::check_umip(cpu)?;
     let v = if i.mnemonic() == Mnemonic::Sldt {
         cpu.s.ldtr.selector
     } else {
@@ -112,11 +130,13 @@ fn lar_lsl(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
         set_zf(cpu, false);
         return Ok(());
     };
+    // IA-32e mode knows only LDTs, 64-bit TSSs and 64-bit call gates among system types.
     let type_ok = d.is_segment()
-        || if lar {
-            matches!(d.typ(), 1 | 2 | 3 | 4 | 5 | 9 | 11 | 12)
-        } else {
-            matches!(d.typ(), 1 | 2 | 3 | 9 | 11)
+        || match (lar, cpu.s.long_mode()) {
+            (true, false) => matches!(d.typ(), 1 | 2 | 3 | 4 | 5 | 9 | 11 | 12),
+            (false, false) => matches!(d.typ(), 1 | 2 | 3 | 9 | 11),
+            (true, true) => matches!(d.typ(), 2 | 9 | 11 | 12),
+            (false, true) => matches!(d.typ(), 2 | 9 | 11),
         };
     if !type_ok || !visible(cpu, &d, sel) {
         set_zf(cpu, false);
@@ -216,4 +236,10 @@ pub(crate) fn register(t: &mut TableBuilder) {
         arpl,
         Meta::plain(Isa::I286),
     );
+    t.add(&[Code::Lldt_r64m16], lldt, Meta::system(Isa::X64));
+    t.add(&[Code::Ltr_r64m16], ltr, Meta::system(Isa::X64));
+    let x = Meta::plain(Isa::X64);
+    t.add(&[Code::Sldt_r64m16, Code::Str_r64m16], store_selector, x);
+    t.add(&[Code::Lar_r64_r64m16, Code::Lsl_r64_r64m16], lar_lsl, x);
+    t.add(&[Code::Verr_r64m16, Code::Verw_r64m16], verr_verw, x);
 }

@@ -6,6 +6,7 @@
 
 mod bytewise;
 mod chardev;
+pub mod pci;
 mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -124,6 +125,15 @@ pub trait Device: Snapshot + Send {
     }
     fn mmio_write(&mut self, addr: u64, data: &[u8], ctx: &mut dyn DeviceContext) {
         let _ = (addr, data, ctx);
+    }
+    /// The device's PCI function, for the machine's configuration cycles. Most devices have none.
+    /// The device as `Any`, for the machine's typed access to the inherent API of the few
+    /// devices it drives directly (power button, firmware configuration, HPET routing).
+    fn as_any_mut(&mut self) -> Option<&mut dyn std::any::Any> {
+        None
+    }
+    fn pci(&mut self) -> Option<&mut dyn pci::PciFunction> {
+        None
     }
 }
 

@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn nestor(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nestor")).args(args).output().expect("run nestor")
+    Command::new(env!("CARGO_BIN_EXE_nestor"))
+        .args(args)
+        .output()
+        .expect("run nestor")
 }
 
 fn tmp(name: &str) -> PathBuf {
@@ -32,7 +35,12 @@ fn default_guest_prints_banner_and_exits_zero() {
     let out_file = tmp("serial.txt");
     let serial = format!("file:{}", out_file.display());
     let out = nestor(&["run", "--clock", "deterministic", "--serial", &serial]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = std::fs::read_to_string(out_file).expect("serial file");
     assert!(text.starts_with("Nestor demo ROM: alive\r\n"), "{text}");
     assert!(text.ends_with("bye\r\n"), "{text}");
@@ -65,7 +73,15 @@ fn post_codes_and_debug_console_are_logged() {
     });
     let (post, con) = (tmp("post.log"), tmp("con.txt"));
     let con_arg = format!("file:{}", con.display());
-    let out = nestor(&["run", "--bios", &bios, "--post-log", &post.display().to_string(), "--debugcon", &con_arg]);
+    let out = nestor(&[
+        "run",
+        "--bios",
+        &bios,
+        "--post-log",
+        &post.display().to_string(),
+        "--debugcon",
+        &con_arg,
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(std::fs::read_to_string(post).expect("post log"), "12\nAB\n");
     assert_eq!(std::fs::read_to_string(con).expect("debugcon"), "hi\n");
@@ -124,5 +140,8 @@ fn trace_logs_executed_instructions() {
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(log.contains("f000:0000fff0 jmp far"), "{log}");
     assert!(log.contains("f000:00000000 cli"), "{log}");
-    assert!(!log.contains('\x1b'), "no colour codes when stderr is not a terminal");
+    assert!(
+        !log.contains('\x1b'),
+        "no colour codes when stderr is not a terminal"
+    );
 }
