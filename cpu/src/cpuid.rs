@@ -22,7 +22,10 @@ pub mod edx {
     pub const PAT: u32 = 1 << 16;
     pub const PSE36: u32 = 1 << 17;
     pub const CLFSH: u32 = 1 << 19;
+    pub const MMX: u32 = 1 << 23;
     pub const FXSR: u32 = 1 << 24;
+    pub const SSE: u32 = 1 << 25;
+    pub const SSE2: u32 = 1 << 26;
 }
 
 /// CPUID.1:ECX feature bits.
@@ -135,8 +138,7 @@ const fn brand(s: &[u8]) -> [u8; 48] {
 
 /// Nestor's x86-64 model: long mode with everything the interpreter implements for it
 /// (4- and 5-level paging, 1 GiB pages, NX, SMEP/SMAP, PCID/INVPCID, UMIP, FSGSBASE,
-/// SYSCALL/SYSENTER, RDTSCP/RDPID, CMPXCHG16B, MONITOR/MWAIT). x87 and SSE bits are added as
-/// those units land.
+/// SYSCALL/SYSENTER, RDTSCP/RDPID, CMPXCHG16B, MONITOR/MWAIT), x87, MMX, SSE and SSE2.
 pub const NESTOR64: CpuModel = CpuModel {
     name: "nestor64",
     vendor: *b"GenuineIntel",
@@ -160,7 +162,10 @@ pub const NESTOR64: CpuModel = CpuModel {
         | edx::CMOV
         | edx::PAT
         | edx::PSE36
-        | edx::CLFSH,
+        | edx::CLFSH
+        | edx::MMX
+        | edx::SSE
+        | edx::SSE2,
     features_ecx: ecx::MONITOR | ecx::CX16 | ecx::PCID,
     // No descriptors: one iteration, all bytes null.
     cache_descriptors: [1, 0, 0, 0],

@@ -54,6 +54,7 @@ impl Fault {
     pub const UD: Fault = Fault::plain(vector::UD);
     pub const NM: Fault = Fault::plain(vector::NM);
     pub const MF: Fault = Fault::plain(vector::MF);
+    pub const XM: Fault = Fault::plain(vector::XM);
     #[must_use]
     pub const fn gp(code: u16) -> Self {
         Self::with_code(vector::GP, code)

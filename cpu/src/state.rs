@@ -181,6 +181,8 @@ pub struct CpuState {
     pub events: Events,
     /// x87 FPU state (registers, control/status/tag words, last instruction and operand).
     pub x87: crate::x87::X87State,
+    /// SSE registers XMM0..XMM15 (little-endian lanes; MXCSR is `x87.mxcsr`).
+    pub xmm: [u128; 16],
 }
 
 pub mod cr0 {
@@ -307,6 +309,7 @@ impl CpuState {
             },
             events: Events::default(),
             x87: crate::x87::X87State::power_on(),
+            xmm: [0; 16],
         }
     }
 

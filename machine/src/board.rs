@@ -49,6 +49,8 @@ pub struct Wires {
     /// (source device, line, level) as devices drove them since the last settle.
     irq_changes: Vec<(u16, u8, bool)>,
     remap: bool,
+    /// Guest memory written behind the CPU (DMA, firmware): decoded code there is stale.
+    pub written: Vec<(u64, u64)>,
 }
 
 struct Ctx<'a> {
@@ -76,6 +78,7 @@ impl DeviceContext for Ctx<'_> {
     }
     fn dma_write(&mut self, paddr: u64, buf: &[u8]) -> Result<(), DmaError> {
         if self.wires.mem.write(paddr, buf) {
+            self.wires.written.push((paddr, buf.len() as u64));
             Ok(())
         } else {
             Err(DmaError {
@@ -125,6 +128,7 @@ impl Board {
                 exit: None,
                 irq_changes: Vec::new(),
                 remap: false,
+                written: Vec::new(),
             },
             clock,
             irq: Interrupts::new(),
@@ -562,7 +566,10 @@ impl Bus for Board {
         v
     }
     fn stop_requested(&self) -> bool {
-        self.wires.exit.is_some() || self.trap.is_some() || self.fpu_clear
+        self.wires.exit.is_some()
+            || self.trap.is_some()
+            || self.fpu_clear
+            || !self.wires.written.is_empty()
     }
 }
 

@@ -42,8 +42,8 @@ pub struct Interpreter {
 
 impl Interpreter {
     #[must_use]
-    pub fn new(trace: bool) -> Self {
-        let mut cpu = Cpu::new();
+    pub fn new(model: &nestor_cpu::cpuid::CpuModel, trace: bool) -> Self {
+        let mut cpu = Cpu::with_model(*model);
         cpu.trace = trace;
         Self { cpu }
     }

@@ -4,6 +4,7 @@
 pub mod board;
 pub mod clock;
 pub mod engine;
+mod firmware;
 pub mod irq;
 pub mod isa_dma;
 mod machine;
@@ -14,5 +15,6 @@ pub mod plugins;
 pub use clock::ClockMode;
 pub use engine::{Interpreter, Vcpu, VcpuExit};
 pub use machine::{
-    Machine, MachineConfig, MachineError, MachineExit, DETERMINISTIC_EPOCH, ROM_MAX, ROM_MIN,
+    DriveSlot, DriveSpec, Machine, MachineConfig, MachineError, MachineExit, DETERMINISTIC_EPOCH,
+    ROM_MAX, ROM_MIN,
 };

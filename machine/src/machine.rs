@@ -23,6 +23,32 @@ pub struct MachineConfig {
     pub trace: bool,
     /// RTC start time (seconds since the Unix epoch).
     pub start_time_unix: i64,
+    /// The CPU model (`--cpu`), by name; see `nestor_cpu::cpuid::MODELS`.
+    pub cpu_model: String,
+    /// Run Nestor's own BIOS (its ROM replaces `rom`) with this configuration.
+    pub bios: Option<nestor_bios::BiosConfig>,
+    /// Disk images: hard disks on IDE (hda = primary master, hdb = primary slave), the CD-ROM
+    /// (secondary master) and floppy A:.
+    pub drives: Vec<DriveSpec>,
+}
+
+/// Where a disk image goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DriveSlot {
+    Hda,
+    Hdb,
+    Cdrom,
+    Fda,
+}
+
+/// A disk image to attach.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DriveSpec {
+    pub slot: DriveSlot,
+    pub path: std::path::PathBuf,
+    /// Keep guest writes in memory; the image never changes.
+    pub snapshot: bool,
+    pub read_only: bool,
 }
 
 impl MachineConfig {
@@ -38,6 +64,18 @@ impl MachineConfig {
             post_log: None,
             trace: false,
             start_time_unix: DETERMINISTIC_EPOCH,
+            cpu_model: nestor_cpu::cpuid::PENTIUM_PRO.name.to_string(),
+            bios: None,
+            drives: Vec::new(),
+        }
+    }
+
+    /// A machine running Nestor's own BIOS.
+    #[must_use]
+    pub fn with_bios(bios: nestor_bios::BiosConfig, ram_mib: u64) -> Self {
+        Self {
+            bios: Some(bios),
+            ..Self::new(nestor_bios::rom().to_vec(), ram_mib)
         }
     }
 }
@@ -72,15 +110,28 @@ pub enum MachineError {
     Wiring(String),
     #[error(transparent)]
     Engine(#[from] EngineError),
+    #[error("unknown CPU model '{0}' (known: {1})")]
+    CpuModel(String, String),
+    #[error("{path}: {source}")]
+    Disk {
+        path: String,
+        source: nestor_disk::DiskError,
+    },
 }
 
 pub struct Machine {
     pub board: Board,
     pub vcpu: Box<dyn Vcpu>,
+    /// Host side of Nestor's BIOS, when it is the firmware.
+    pub bios: Option<nestor_bios::Bios>,
 }
 
 impl Machine {
     pub fn new(config: MachineConfig) -> Result<Self, MachineError> {
+        let model = nestor_cpu::cpuid::model_by_name(&config.cpu_model).ok_or_else(|| {
+            let known: Vec<&str> = nestor_cpu::cpuid::MODELS.iter().map(|m| m.name).collect();
+            MachineError::CpuModel(config.cpu_model.clone(), known.join(", "))
+        })?;
         let len = config.rom.len();
         if !(ROM_MIN..=ROM_MAX).contains(&len) || !len.is_multiple_of(ROM_MIN) {
             return Err(MachineError::RomSize(len));
@@ -95,9 +146,12 @@ impl Machine {
             config.start_time_unix,
             config.ram_mib,
         )?;
+        attach_drives(&mut board, &config.drives)?;
+        let bios = config.bios.map(nestor_bios::Bios::new);
         Ok(Self {
             board,
-            vcpu: Box::new(Interpreter::new(config.trace)),
+            vcpu: Box::new(Interpreter::new(model, config.trace)),
+            bios,
         })
     }
 
@@ -140,6 +194,12 @@ impl Machine {
             if self.board.take_fpu_clear() {
                 self.set_ignne();
             }
+            self.invalidate_written();
+            if let Some(service) = self.board.take_trap() {
+                if let Some(exit) = self.firmware_trap(service) {
+                    return Ok(exit);
+                }
+            }
             match exit {
                 VcpuExit::Budget | VcpuExit::Stopped => {}
                 VcpuExit::Shutdown => return Ok(MachineExit::TripleFault),
@@ -169,6 +229,31 @@ impl Machine {
         }
     }
 
+    /// Run the host side of a BIOS service on the CPU state. A ROM that is not Nestor's BIOS
+    /// writing the trap port gets nothing, as on a PC where nothing decodes it.
+    fn firmware_trap(&mut self, service: u8) -> Option<MachineExit> {
+        let bios = self.bios.as_mut()?;
+        let mut s = self.vcpu.state();
+        let result = crate::firmware::run_trap(bios, &mut self.board, service, &mut s);
+        if let Err(e) = self.vcpu.set_state(&s) {
+            tracing::warn!("BIOS service {service:#x}: {e}");
+        }
+        // The service may have loaded code (a boot sector, a CD image).
+        self.invalidate_written();
+        match result {
+            nestor_bios::TrapResult::Continue | nestor_bios::TrapResult::BootFailed => None,
+            nestor_bios::TrapResult::PowerOff => Some(MachineExit::PowerOff),
+            nestor_bios::TrapResult::Reset => self.handle_exit(ExitRequest::Reset),
+        }
+    }
+
+    /// Drop decoded code for memory that DMA or the firmware wrote behind the CPU.
+    fn invalidate_written(&mut self) {
+        for (paddr, len) in std::mem::take(&mut self.board.wires.written) {
+            self.vcpu.invalidate_code(paddr, len);
+        }
+    }
+
     /// Port 0xF0: IGNNE# lets the frozen x87 instruction go on despite its pending error.
     fn set_ignne(&mut self) {
         let mut s = self.vcpu.state();
@@ -192,4 +277,50 @@ impl Machine {
             }
         }
     }
+}
+
+/// Open every image and hand it to the controller its slot belongs to.
+fn attach_drives(board: &mut Board, drives: &[DriveSpec]) -> Result<(), MachineError> {
+    use nestor_ide::{Channel, Position};
+    for d in drives {
+        let disk_err = |source| MachineError::Disk {
+            path: d.path.display().to_string(),
+            source,
+        };
+        let opts = match d.slot {
+            DriveSlot::Cdrom => nestor_disk::OpenOptions::cdrom(),
+            _ => nestor_disk::OpenOptions {
+                read_only: d.read_only,
+                snapshot: d.snapshot,
+                ..Default::default()
+            },
+        };
+        let backend = nestor_disk::open(&d.path, opts).map_err(disk_err)?;
+        let wiring = |e: String| MachineError::Wiring(format!("{}: {e}", d.path.display()));
+        match d.slot {
+            DriveSlot::Fda => {
+                let isa = board
+                    .device_mut::<crate::isa_dma::IsaDma>()
+                    .ok_or_else(|| wiring("no floppy controller".into()))?;
+                isa.fdc
+                    .insert_media(0, backend)
+                    .map_err(|e| wiring(e.to_string()))?;
+            }
+            slot => {
+                let ide = board
+                    .device_mut::<nestor_ide::Ide>()
+                    .ok_or_else(|| wiring("no IDE controller".into()))?;
+                let result = match slot {
+                    DriveSlot::Hda => ide.attach_disk(Channel::Primary, Position::Master, backend),
+                    DriveSlot::Hdb => ide.attach_disk(Channel::Primary, Position::Slave, backend),
+                    _ => {
+                        ide.attach_cdrom(Channel::Secondary, Position::Master, Some(backend));
+                        Ok(())
+                    }
+                };
+                result.map_err(|e| wiring(e.to_string()))?;
+            }
+        }
+    }
+    Ok(())
 }

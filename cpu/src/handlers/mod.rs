@@ -18,6 +18,7 @@ pub(crate) mod misc;
 pub(crate) mod muldiv;
 pub(crate) mod segment;
 pub(crate) mod shift;
+pub(crate) mod sse;
 pub(crate) mod stack;
 pub(crate) mod string;
 pub(crate) mod system;
@@ -44,4 +45,5 @@ pub(crate) fn register_all(t: &mut TableBuilder) {
     task_insn::register(t);
     longmode::register(t);
     x87::register(t);
+    sse::register(t);
 }

@@ -130,7 +130,7 @@ impl Cpu {
 
     /// CR4 bits this model implements: the Pentium Pro set plus its optional features.
     pub(crate) fn cr4_supported(&self) -> u64 {
-        use crate::cpuid::{ecx, leaf7};
+        use crate::cpuid::{ecx, edx, leaf7};
         let m = &self.model;
         let has = |word: u32, bit: u32, flag: u64| if word & bit != 0 { flag } else { 0 };
         CR4_SUPPORTED
@@ -140,6 +140,8 @@ impl Cpu {
             | has(m.leaf7[1], leaf7::ECX_UMIP, cr4::UMIP)
             | has(m.leaf7[1], leaf7::ECX_LA57, cr4::LA57)
             | has(m.features_ecx, ecx::PCID, cr4::PCIDE)
+            | has(m.features_edx, edx::FXSR, cr4::OSFXSR)
+            | has(m.features_edx, edx::SSE, cr4::OSXMMEXCPT)
     }
 
     fn write_cr4(&mut self, bus: &mut dyn Bus, v: u64) -> Exec {

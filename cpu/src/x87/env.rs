@@ -167,8 +167,8 @@ pub fn load_all(s: &mut X87State, f: EnvFormat, b: &[u8]) {
     }
 }
 
-/// MXCSR bits FXRSTOR accepts (no DAZ on this model); others raise #GP.
-pub const MXCSR_MASK: u32 = 0xffbf;
+/// MXCSR bits FXRSTOR and LDMXCSR accept (DAZ included); others raise #GP.
+pub const MXCSR_MASK: u32 = 0xffff;
 /// Bytes of the FXSAVE area the x87 owns (header and the eight register slots).
 pub const FX_X87_BYTES: usize = 160;
 

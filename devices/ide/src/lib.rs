@@ -462,6 +462,10 @@ impl Snapshot for Ide {
 }
 
 impl Device for Ide {
+    fn as_any_mut(&mut self) -> Option<&mut dyn std::any::Any> {
+        Some(self)
+    }
+
     fn name(&self) -> &str {
         "ide"
     }

@@ -5,7 +5,7 @@ mod bench;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use nestor_headless::{exit_status, open_chardev, status, ChardevSpec};
-use nestor_machine::{ClockMode, Machine, MachineConfig};
+use nestor_machine::{ClockMode, DriveSlot, DriveSpec, Machine, MachineConfig};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -18,7 +18,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a machine headless (serial console on stdout by default).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Measure the interpreter's speed on the built-in benchmark ROMs.
     Bench(bench::BenchArgs),
     /// Write a built-in ROM image to a file (to run it under another emulator).
@@ -41,9 +41,28 @@ enum ClockArg {
 
 #[derive(Args)]
 struct RunArgs {
-    /// Firmware image (raw ROM, 64 KiB to 1 MiB); without it the built-in demo guest runs.
-    #[arg(long, value_name = "FILE")]
+    /// Firmware: `nestor` for Nestor's own BIOS, or a raw ROM image (64 KiB to 1 MiB).
+    /// Without it the built-in demo guest runs.
+    #[arg(long, value_name = "FILE|nestor")]
     bios: Option<PathBuf>,
+    /// Hard disk image (raw or qcow2) on the primary IDE master.
+    #[arg(long, value_name = "FILE")]
+    hda: Option<PathBuf>,
+    /// Hard disk image on the primary IDE slave.
+    #[arg(long, value_name = "FILE")]
+    hdb: Option<PathBuf>,
+    /// CD-ROM image (ISO) on the secondary IDE master.
+    #[arg(long, value_name = "FILE")]
+    cdrom: Option<PathBuf>,
+    /// Floppy image for drive A:.
+    #[arg(long, value_name = "FILE")]
+    fda: Option<PathBuf>,
+    /// CPU model: pentium-pro (32-bit) or nestor64 (x86-64).
+    #[arg(long, value_name = "MODEL", default_value = "pentium-pro")]
+    cpu: String,
+    /// Keep the guest's disk writes in memory: images are never changed.
+    #[arg(long)]
+    snapshot: bool,
     /// Guest RAM in MiB.
     #[arg(short = 'm', long = "memory", value_name = "MiB", default_value_t = 32)]
     memory: u64,
@@ -74,7 +93,7 @@ fn parse_chardev(s: &str) -> Result<ChardevSpec, String> {
 fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(*args),
         Command::Bench(args) => bench::run(args),
         Command::Rom { name, out } => std::fs::write(&out, name.image())
             .with_context(|| format!("cannot write {}", out.display()))
@@ -104,12 +123,35 @@ fn init_tracing(trace: bool) {
 
 fn run(args: RunArgs) -> anyhow::Result<i32> {
     init_tracing(args.trace);
-    let rom = match &args.bios {
-        Some(path) => std::fs::read(path)
-            .with_context(|| format!("cannot read firmware {}", path.display()))?,
-        None => nestor_roms::demo().to_vec(),
+    let mut config = match &args.bios {
+        Some(path) if path.as_os_str() == "nestor" => {
+            MachineConfig::with_bios(nestor_bios::BiosConfig::default(), args.memory)
+        }
+        Some(path) => {
+            let rom = std::fs::read(path)
+                .with_context(|| format!("cannot read firmware {}", path.display()))?;
+            MachineConfig::new(rom, args.memory)
+        }
+        None => MachineConfig::new(nestor_roms::demo().to_vec(), args.memory),
     };
-    let mut config = MachineConfig::new(rom, args.memory);
+    config.cpu_model = args.cpu.clone();
+    let drives = [
+        (DriveSlot::Hda, &args.hda),
+        (DriveSlot::Hdb, &args.hdb),
+        (DriveSlot::Cdrom, &args.cdrom),
+        (DriveSlot::Fda, &args.fda),
+    ];
+    for (slot, path) in drives {
+        if let Some(path) = path {
+            let (snapshot, read_only) = (args.snapshot, false);
+            config.drives.push(DriveSpec {
+                slot,
+                path: path.clone(),
+                snapshot,
+                read_only,
+            });
+        }
+    }
     config.clock = match args.clock {
         ClockArg::Realtime => ClockMode::Realtime,
         ClockArg::Deterministic => ClockMode::Deterministic,

@@ -126,6 +126,15 @@ fn environment(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
     Ok(())
 }
 
+/// XMM registers in the FXSAVE area: XMM8..15 only in 64-bit mode.
+fn xmm_count(cpu: &Cpu) -> usize {
+    if cpu.s.long64() {
+        16
+    } else {
+        8
+    }
+}
+
 /// FXSAVE/FXRSTOR (and the REX.W forms): 16-byte aligned 512-byte area, #GP(0) otherwise.
 fn fxsave(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
     if !begin(cpu, false)? {
@@ -137,9 +146,12 @@ fn fxsave(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
     }
     let rex_w = matches!(i.code(), Code::Fxsave64_m512byte | Code::Fxrstor64_m512byte);
     if matches!(i.mnemonic(), M::Fxsave | M::Fxsave64) {
-        // The whole area must be writable; the SSE unit adds bytes 160..416 (XMM registers).
+        // The whole area must be writable; XMM registers follow the x87 part at byte 160.
         mem::probe_bytes(cpu, bus, seg, off, 512)?;
-        let b = env::fxsave(&cpu.s.x87, rex_w);
+        let mut b = env::fxsave(&cpu.s.x87, rex_w).to_vec();
+        for r in &cpu.s.xmm[..xmm_count(cpu)] {
+            b.extend_from_slice(&r.to_le_bytes());
+        }
         mem::write_bytes(cpu, bus, seg, off, &b)?;
     } else {
         let mut b = vec![0u8; 512];
@@ -149,6 +161,15 @@ fn fxsave(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
         env::fxrstor(&mut new, &b, rex_w).ok_or(Fault::gp(0))?;
         *x = new;
         x.update_summary();
+        for (k, c) in b[env::FX_X87_BYTES..]
+            .chunks_exact(16)
+            .take(xmm_count(cpu))
+            .enumerate()
+        {
+            let mut r = [0u8; 16];
+            r.copy_from_slice(c);
+            cpu.s.xmm[k] = u128::from_le_bytes(r);
+        }
     }
     Ok(())
 }
