@@ -6,9 +6,13 @@ use nestor_device::testing::BufferBackend;
 use nestor_machine::{DriveSlot, DriveSpec, Machine, MachineConfig};
 use std::path::PathBuf;
 
+/// The cache roms/fetch-guests.sh fills: $NESTOR_GUESTS, else ~/.cache/nestor-guests.
 fn cached(name: &str) -> Option<PathBuf> {
-    let home = std::env::var_os("HOME")?;
-    let path = PathBuf::from(home).join(".cache/nestor-guests").join(name);
+    let dir = match std::env::var_os("NESTOR_GUESTS") {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(std::env::var_os("HOME")?).join(".cache/nestor-guests"),
+    };
+    let path = dir.join(name);
     path.exists().then_some(path)
 }
 
