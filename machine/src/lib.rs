@@ -7,6 +7,7 @@ pub mod engine;
 mod firmware;
 pub mod irq;
 pub mod isa_dma;
+pub mod loader;
 mod machine;
 pub mod memory;
 pub mod pci;
@@ -14,6 +15,7 @@ pub mod plugins;
 
 pub use clock::ClockMode;
 pub use engine::{Interpreter, Vcpu, VcpuExit};
+pub use loader::{KernelKind, KernelSpec, LoadError, Module};
 pub use machine::{
     DriveSlot, DriveSpec, Machine, MachineConfig, MachineError, MachineExit, DETERMINISTIC_EPOCH,
     ROM_MAX, ROM_MIN,

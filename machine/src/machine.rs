@@ -30,6 +30,8 @@ pub struct MachineConfig {
     /// Disk images: hard disks on IDE (hda = primary master, hdb = primary slave), the CD-ROM
     /// (secondary master) and floppy A:.
     pub drives: Vec<DriveSpec>,
+    /// Boot this kernel directly (`--kernel`): no firmware code runs.
+    pub kernel: Option<crate::loader::KernelSpec>,
 }
 
 /// Where a disk image goes.
@@ -67,6 +69,7 @@ impl MachineConfig {
             cpu_model: nestor_cpu::cpuid::PENTIUM_PRO.name.to_string(),
             bios: None,
             drives: Vec::new(),
+            kernel: None,
         }
     }
 
@@ -112,6 +115,8 @@ pub enum MachineError {
     Engine(#[from] EngineError),
     #[error("unknown CPU model '{0}' (known: {1})")]
     CpuModel(String, String),
+    #[error(transparent)]
+    Kernel(#[from] crate::loader::LoadError),
     #[error("{path}: {source}")]
     Disk {
         path: String,
@@ -148,11 +153,37 @@ impl Machine {
         )?;
         attach_drives(&mut board, &config.drives)?;
         let bios = config.bios.map(nestor_bios::Bios::new);
-        Ok(Self {
+        let mut machine = Self {
             board,
             vcpu: Box::new(Interpreter::new(model, config.trace)),
             bios,
-        })
+        };
+        if let Some(spec) = &config.kernel {
+            machine.load_kernel(spec)?;
+        }
+        Ok(machine)
+    }
+
+    /// Load a kernel into RAM and start the vCPU at its entry point (direct kernel boot).
+    pub fn load_kernel(
+        &mut self,
+        spec: &crate::loader::KernelSpec,
+    ) -> Result<crate::loader::KernelKind, MachineError> {
+        let mut s = self.vcpu.state();
+        let kind = crate::loader::load(&mut self.board.wires.mem, spec, &mut s)?;
+        self.set_initial_state(&s)?;
+        Ok(kind)
+    }
+
+    /// Replace the vCPU state before the first run (loaders start the CPU past the firmware).
+    pub fn set_initial_state(&mut self, s: &nestor_cpu::CpuState) -> Result<(), MachineError> {
+        self.vcpu.set_state(s)?;
+        // Loaders write RAM behind the CPU; drop anything decoded from it.
+        let mem = &self.board.wires.mem;
+        self.vcpu.invalidate_code(0, mem.low_ram());
+        self.vcpu
+            .invalidate_code(crate::memory::FOUR_GIB, mem.ram_bytes() - mem.low_ram());
+        Ok(())
     }
 
     /// Instructions spent so far against the budget: retired ones, plus (in deterministic

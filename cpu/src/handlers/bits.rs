@@ -67,7 +67,9 @@ fn bsf_bsr(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
         cpu.set_flags((f & !ARITH) | ZF | parity(d));
         return Ok(());
     }
-    let idx = if i.mnemonic() == Mnemonic::Bsf {
+    // TZCNT/LZCNT decode here only on models without BMI1/LZCNT, where F3 0F BC/BD is
+    // REP BSF/BSR and the REP prefix is ignored (Linux's __ffs relies on it).
+    let idx = if matches!(i.mnemonic(), Mnemonic::Bsf | Mnemonic::Tzcnt) {
         src.trailing_zeros()
     } else {
         63 - src.leading_zeros()
@@ -109,6 +111,22 @@ pub(crate) fn register(t: &mut TableBuilder) {
         ],
         bsf_bsr,
         Meta::plain(Isa::I386),
+    );
+    // No model advertises BMI1 or LZCNT: F3 0F BC/BD run as BSF/BSR, as on such CPUs.
+    t.add(
+        &[
+            Code::Tzcnt_r16_rm16,
+            Code::Tzcnt_r32_rm32,
+            Code::Lzcnt_r16_rm16,
+            Code::Lzcnt_r32_rm32,
+        ],
+        bsf_bsr,
+        Meta::plain(Isa::I386),
+    );
+    t.add(
+        &[Code::Tzcnt_r64_rm64, Code::Lzcnt_r64_rm64],
+        bsf_bsr,
+        Meta::plain(Isa::X64),
     );
 }
 
@@ -157,5 +175,23 @@ mod tests {
         // mov bx,0x0110 ; bsr ax,bx -> 8
         let (cpu, _) = run_real_with(&[0xbb, 0x10, 0x01, 0x0f, 0xbd, 0xc3], 2, |_, _| {});
         assert_eq!(cpu.s.gpr[0] & 0xffff, 8);
+    }
+
+    #[test]
+    fn rep_bsf_without_bmi1_is_bsf() {
+        // F3 0F BC C1 = tzcnt eax, ecx (rep bsf) with ECX = 0x50: index 4, not a count.
+        // F3 0F BD D1 = lzcnt edx, ecx (rep bsr): index 6.
+        let mut bus = crate::testbus::FlatBus::new(1 << 20);
+        bus.load(
+            0x1000,
+            &[0x66, 0xf3, 0x0f, 0xbc, 0xc1, 0x66, 0xf3, 0x0f, 0xbd, 0xd1],
+        );
+        let mut cpu = crate::Cpu::new();
+        cpu.s.seg[crate::state::SegReg::Cs as usize] = crate::state::Segment::real_mode(0);
+        cpu.s.rip = 0x1000;
+        cpu.s.gpr[1] = 0x50;
+        cpu.run(&mut bus, 2);
+        assert_eq!(cpu.s.gpr[0] & 0xffff_ffff, 4);
+        assert_eq!(cpu.s.gpr[2] & 0xffff_ffff, 6);
     }
 }

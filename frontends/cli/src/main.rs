@@ -4,7 +4,9 @@ mod bench;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use nestor_headless::{exit_status, open_chardev, status, ChardevSpec};
+use nestor_headless::{
+    exit_status, open_chardev, run_with_display, status, ChardevSpec, DisplayOutputs,
+};
 use nestor_machine::{ClockMode, DriveSlot, DriveSpec, Machine, MachineConfig};
 use std::path::PathBuf;
 
@@ -84,6 +86,24 @@ struct RunArgs {
     /// Time source.
     #[arg(long, value_enum, default_value_t = ClockArg::Realtime)]
     clock: ClockArg,
+    /// Boot this kernel directly, with no firmware: a Linux bzImage or a Multiboot ELF.
+    #[arg(long, value_name = "FILE")]
+    kernel: Option<PathBuf>,
+    /// Initial ramdisk for --kernel; for a Multiboot kernel, a comma-separated list of modules.
+    #[arg(long, value_name = "FILE[,FILE...]", requires = "kernel")]
+    initrd: Option<String>,
+    /// Kernel command line for --kernel.
+    #[arg(long, value_name = "STRING", default_value = "", requires = "kernel")]
+    append: String,
+    /// Save the VGA picture as PNG when the run ends, whatever the reason.
+    #[arg(long, value_name = "PATH.png")]
+    screenshot: Option<PathBuf>,
+    /// Take the screenshot once N instructions have been spent instead (the run goes on).
+    #[arg(long, value_name = "N", requires = "screenshot")]
+    screenshot_at: Option<u64>,
+    /// Save the VGA text screen as UTF-8 lines when the run ends.
+    #[arg(long, value_name = "PATH")]
+    vga_text: Option<PathBuf>,
 }
 
 fn parse_chardev(s: &str) -> Result<ChardevSpec, String> {
@@ -167,8 +187,14 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         config.post_log = open_chardev(&ChardevSpec::File(path.display().to_string()))?;
     }
     config.trace = args.trace;
+    config.kernel = kernel_spec(&args)?;
     let mut machine = Machine::new(config)?;
-    let exit = machine.run(args.max_insns)?;
+    let display = DisplayOutputs {
+        screenshot: args.screenshot.clone(),
+        screenshot_at: args.screenshot_at,
+        vga_text: args.vga_text.clone(),
+    };
+    let exit = run_with_display(&mut machine, args.max_insns, &display)?;
     // Dropping the machine flushes every file backend before the process exits.
     drop(machine);
     let (code, message) = exit_status(exit);
@@ -176,4 +202,26 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         eprintln!("{m}");
     }
     Ok(code)
+}
+
+/// Read `--kernel` and `--initrd` files.
+fn kernel_spec(args: &RunArgs) -> anyhow::Result<Option<nestor_machine::KernelSpec>> {
+    let Some(path) = &args.kernel else {
+        return Ok(None);
+    };
+    let read = |p: &std::path::Path| {
+        std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))
+    };
+    let mut initrd = Vec::new();
+    for name in args.initrd.iter().flat_map(|s| s.split(',')) {
+        initrd.push(nestor_machine::Module {
+            name: name.to_string(),
+            data: read(std::path::Path::new(name))?,
+        });
+    }
+    Ok(Some(nestor_machine::KernelSpec {
+        kernel: read(path)?,
+        initrd,
+        cmdline: args.append.clone(),
+    }))
 }

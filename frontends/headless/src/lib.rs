@@ -1,9 +1,14 @@
 //! Running a machine with no window: character devices bound to stdout or files, and the
-//! way the guest stopped turned into a process exit status (what CI looks at).
+//! way the guest stopped turned into a process exit status (what CI looks at), and the
+//! display saved as files (PNG screenshot, text screen).
 
 mod chardev;
+mod screenshot;
 
 pub use chardev::{open_chardev, ChardevSpec};
+pub use screenshot::{
+    capture, run_with_display, save_screenshot, save_vga_text, write_png, DisplayOutputs,
+};
 
 use nestor_machine::MachineExit;
 
