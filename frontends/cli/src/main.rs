@@ -86,6 +86,10 @@ struct RunArgs {
     /// Time source.
     #[arg(long, value_enum, default_value_t = ClockArg::Realtime)]
     clock: ClockArg,
+    /// Time from retired instructions (same as `--clock deterministic`): two runs of the same
+    /// guest print the same bytes.
+    #[arg(long)]
+    deterministic: bool,
     /// Boot this kernel directly, with no firmware: a Linux bzImage or a Multiboot ELF.
     #[arg(long, value_name = "FILE")]
     kernel: Option<PathBuf>,
@@ -172,9 +176,9 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
             });
         }
     }
-    config.clock = match args.clock {
-        ClockArg::Realtime => ClockMode::Realtime,
-        ClockArg::Deterministic => ClockMode::Deterministic,
+    config.clock = match (args.clock, args.deterministic) {
+        (ClockArg::Deterministic, _) | (_, true) => ClockMode::Deterministic,
+        (ClockArg::Realtime, false) => ClockMode::Realtime,
     };
     if config.clock == ClockMode::Realtime {
         config.start_time_unix = std::time::SystemTime::now()

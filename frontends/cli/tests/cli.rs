@@ -145,3 +145,29 @@ fn trace_logs_executed_instructions() {
         "no colour codes when stderr is not a terminal"
     );
 }
+
+#[test]
+fn deterministic_runs_print_identical_bytes() {
+    let run = |name: &str| {
+        let out_file = tmp(name);
+        let serial = format!("file:{}", out_file.display());
+        let out = nestor(&[
+            "run",
+            "--deterministic",
+            "--bios",
+            "nestor",
+            "--serial",
+            &serial,
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(8),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::read(out_file).expect("serial file")
+    };
+    let first = run("det1.txt");
+    assert!(String::from_utf8_lossy(&first).contains("Nestor BIOS"));
+    assert_eq!(first, run("det2.txt"));
+}
