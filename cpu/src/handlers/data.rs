@@ -192,6 +192,9 @@ const NOP_RM: &[Code] = &[
     Code::Reservednop_rm64_r64_0F19, Code::Reservednop_rm64_r64_0F1A, Code::Reservednop_rm64_r64_0F1B,
     Code::Reservednop_rm64_r64_0F1C, Code::Reservednop_rm64_r64_0F1D, Code::Reservednop_rm64_r64_0F1E,
     Code::Reservednop_rm64_r64_0F1F,
+    // CET's ENDBR32/64 sit in the 0F 1E hint space: NOPs on a CPU without CET (no model
+    // advertises it), and user code compiled with -fcf-protection starts every function with one.
+    Code::Endbr32, Code::Endbr64,
 ];
 
 pub(crate) fn register(t: &mut TableBuilder) {
@@ -326,5 +329,17 @@ mod tests {
         // mov bx,0xfff0 ; lea ax,[bx+0x20]
         let (cpu, _) = run_real(&[0xbb, 0xf0, 0xff, 0x8d, 0x47, 0x20], 2);
         assert_eq!(cpu.s.gpr[0] & 0xffff, 0x0010);
+    }
+
+    #[test]
+    fn endbr64_is_a_nop_without_cet() {
+        // F3 0F 1E FA = endbr64, then 90 = nop
+        let mut bus = crate::testbus::FlatBus::new(1 << 20);
+        bus.load(0x1000, &[0xf3, 0x0f, 0x1e, 0xfa, 0x90]);
+        let mut cpu = crate::Cpu::new();
+        cpu.s.seg[crate::state::SegReg::Cs as usize] = crate::state::Segment::real_mode(0);
+        cpu.s.rip = 0x1000;
+        cpu.run(&mut bus, 1);
+        assert_eq!(cpu.s.rip, 0x1004, "executed as a 4-byte NOP, not #UD");
     }
 }
