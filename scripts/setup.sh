@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing Nestor needs on Debian 12 (run as root, or with sudo).
 set -euo pipefail
-packages=(build-essential pkg-config ca-certificates)
+# libsdl2-dev: the SDL window; xvfb, xdotool, x11-apps (xwd): its test on a virtual display.
+# libasound2-dev: cpal's ALSA backend (sound); libudev-dev: gilrs (gamepads).
+packages=(build-essential pkg-config ca-certificates gdb libsdl2-dev xvfb xdotool x11-apps libasound2-dev libudev-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -48,11 +48,16 @@ pub fn int19(st: &mut BiosState, c: &mut Call) -> Outcome {
                 BootDevice::HardDisk => "Hard Disk",
                 BootDevice::Cdrom => "CD-ROM",
                 BootDevice::Floppy => "Floppy",
+                BootDevice::Kernel => "the kernel image",
             };
             print(st, c.p, &format!("Booting from {name}...\r\n"));
             prog.announced = true;
         }
         let attempt = match dev {
+            BootDevice::Kernel => {
+                st.pending = None;
+                return Outcome::Jumped(TrapResult::BootKernel);
+            }
             BootDevice::HardDisk => try_hard_disk(st, c),
             BootDevice::Cdrom => try_cdrom(st, c, &mut prog),
             BootDevice::Floppy => try_floppy(st, c),

@@ -80,6 +80,9 @@ pub enum TrapResult {
     Reset,
     /// The guest asked to be powered off.
     PowerOff,
+    /// INT 19h chose the kernel given on the command line: the machine loads it into RAM
+    /// and starts it (the BIOS has set up its tables, as SeaBIOS's linuxboot ROM does).
+    BootKernel,
 }
 
 /// A device class INT 19h may boot from.
@@ -88,6 +91,8 @@ pub enum BootDevice {
     Floppy,
     HardDisk,
     Cdrom,
+    /// The kernel the machine was given (`--kernel`), loaded from host memory.
+    Kernel,
 }
 
 /// How the BIOS is set up by the machine.
@@ -171,6 +176,12 @@ impl Bios {
     #[must_use]
     pub fn state(&self) -> &BiosState {
         &self.state
+    }
+
+    /// Stop (or resume) copying INT 10h text to COM1: a kernel booted with its own serial
+    /// console would otherwise print its setup messages there twice.
+    pub fn set_serial_mirror(&mut self, on: bool) {
+        self.state.serial_mirror = on;
     }
 
     /// Runs service `service` after its stub's `OUT` to the trap port. `cpu.rip` points

@@ -3,6 +3,7 @@
 
 use crate::bus::{Bus, PAGE_SIZE};
 use crate::cpuid::{CpuModel, PENTIUM_PRO};
+use crate::fastloop::CodeWindow;
 use crate::fault::{Exec, Fault};
 use crate::icache::{DecodeCache, Decoded};
 use crate::interrupt::Event;
@@ -38,6 +39,12 @@ pub struct Cpu {
     pub retired: u64,
     /// Log every executed instruction through `tracing` (target "nestor::trace").
     pub trace: bool,
+    /// Breakpoints, watchpoints and single step for the debugger (checked only when active).
+    pub debug: crate::debug::DebugUnit,
+    /// The code page under RIP, while it holds (see [`CodeWindow`]).
+    pub(crate) window: Option<CodeWindow>,
+    /// The INTR line as last polled; `None` once a bus call may have changed it.
+    pub(crate) irq_line: Option<bool>,
 }
 
 impl Default for Cpu {
@@ -66,6 +73,9 @@ impl Cpu {
             next_ip: 0,
             retired: 0,
             trace: false,
+            debug: crate::debug::DebugUnit::default(),
+            window: None,
+            irq_line: None,
         }
     }
 
@@ -122,6 +132,14 @@ impl Cpu {
     /// Run until the budget is used, the CPU halts or shuts down, or the bus asks to stop.
     pub fn run(&mut self, bus: &mut dyn Bus, budget: u64) -> RunExit {
         let end = self.retired.saturating_add(budget);
+        if self.debug.active || self.trace {
+            return self.run_checked(bus, end);
+        }
+        self.run_fast(bus, end)
+    }
+
+    /// The run loop that polls everything before each instruction (debugger, tracing).
+    fn run_checked(&mut self, bus: &mut dyn Bus, end: u64) -> RunExit {
         loop {
             if self.s.events.shutdown {
                 return RunExit::Shutdown;
@@ -132,18 +150,35 @@ impl Cpu {
             if self.retired >= end {
                 return RunExit::Budget;
             }
+            // A debugger stop ends the run as `Stopped`; `debug.take_stop()` says why.
+            if self.debug.active && self.debug.stop_before(crate::debug::linear_pc(&self.s)) {
+                return RunExit::Stopped;
+            }
             if !self.step(bus) {
                 return RunExit::Halted;
+            }
+            if self.debug.active && self.debug.stop_after(crate::debug::CpuMode::of(&self.s)) {
+                return RunExit::Stopped;
             }
         }
     }
 
     /// Execute one instruction, or take one interrupt. Returns false when halted.
     pub fn step(&mut self, bus: &mut dyn Bus) -> bool {
+        self.sync_map_generation(bus);
+        self.irq_line = None;
+        self.step_polled(bus)
+    }
+
+    pub(crate) fn sync_map_generation(&mut self, bus: &dyn Bus) {
         if bus.map_generation() != self.map_generation {
             self.map_generation = bus.map_generation();
             self.tlb.flush_all();
         }
+    }
+
+    /// [`Cpu::step`] once the memory map is current and `irq_line` is valid or `None`.
+    pub(crate) fn step_polled(&mut self, bus: &mut dyn Bus) -> bool {
         let shadow = std::mem::take(&mut self.s.events.interrupt_shadow);
         if !shadow && self.take_interrupt(bus) {
             return true;
@@ -156,25 +191,37 @@ impl Cpu {
             Ok((suppress_trap, branched)) => {
                 self.s.rip = self.next_ip;
                 self.retired += 1;
-                // DEBUGCTL.BTF turns TF into single-step on taken branches; the trap clears it.
-                let btf = self.s.msr.debugctl & DEBUGCTL_BTF != 0;
-                if trap && !suppress_trap && (!btf || branched) {
-                    self.s.msr.debugctl &= !DEBUGCTL_BTF;
-                    self.s.dr[6] |= 1 << 14;
-                    self.raise(bus, Event::trap(Fault::DB, self.s.rip));
+                if trap && !suppress_trap {
+                    // DEBUGCTL.BTF turns TF into single-step on taken branches; the trap
+                    // clears it.
+                    let btf = self.s.msr.debugctl & DEBUGCTL_BTF != 0;
+                    if !btf || branched {
+                        self.s.msr.debugctl &= !DEBUGCTL_BTF;
+                        self.s.dr[6] |= 1 << 14;
+                        self.raise(bus, Event::trap(Fault::DB, self.s.rip));
+                    }
                 }
             }
-            Err(f) => {
-                // Delivering an exception takes time too: a guest looping on faults must not
-                // stop the clock or escape the instruction budget.
-                self.retired += 1;
-                self.raise(bus, Event::fault(f));
-            }
+            Err(f) => self.retire_fault(bus, f),
         }
         true
     }
 
+    /// An instruction (or its fetch) faulted: deliver the exception.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn retire_fault(&mut self, bus: &mut dyn Bus, f: Fault) {
+        // Delivering an exception takes time too: a guest looping on faults must not stop
+        // the clock or escape the instruction budget.
+        self.retired += 1;
+        if self.debug.active {
+            self.debug.note_exception(f.vector);
+        }
+        self.raise(bus, Event::fault(f));
+    }
+
     /// Deliver NMI or a maskable interrupt if one is pending and allowed.
+    #[inline]
     fn take_interrupt(&mut self, bus: &mut dyn Bus) -> bool {
         if self.s.events.nmi_pending {
             self.s.events.nmi_pending = false;
@@ -183,7 +230,8 @@ impl Cpu {
             return true;
         }
         // IF is never held lazily: read it straight from RFLAGS.
-        if self.s.rflags & rflags::IF != 0 && bus.interrupt_pending() {
+        if self.s.rflags & rflags::IF != 0 && self.interrupt_line(bus) {
+            self.irq_line = None;
             let vector = bus.interrupt_ack();
             self.s.events.halted = false;
             self.retired += 1;
@@ -193,11 +241,29 @@ impl Cpu {
         false
     }
 
+    /// The INTR line, polled once per change of the bus (see [`WatchedBus`]).
+    #[inline]
+    fn interrupt_line(&mut self, bus: &mut dyn Bus) -> bool {
+        match self.irq_line {
+            Some(line) => line,
+            None => {
+                let line = bus.interrupt_pending();
+                self.irq_line = Some(line);
+                line
+            }
+        }
+    }
+
     /// Execute the instruction at CS:IP. Returns whether a single-step trap must not follow
     /// it (software interrupts; MOV SS/POP SS, whose trap waits one instruction) and, when
     /// `tf`, whether it was a taken branch (for DEBUGCTL.BTF).
+    #[inline]
     fn execute_one(&mut self, bus: &mut dyn Bus, tf: bool) -> Exec<(bool, bool)> {
-        let d = self.fetch(bus)?;
+        let d = match self.window_insn() {
+            // SAFETY: a pointer from the window is valid until the next fetch.
+            Some(p) => unsafe { *p },
+            None => self.fetch(bus)?,
+        };
         let suppress_trap = tf && self.suppresses_single_step(&d.insn);
         // RF lasts one instruction; IRET and task switches load it again.
         self.s.rflags &= !rflags::RF;
@@ -256,7 +322,9 @@ impl Cpu {
     }
 
     /// Fetch and decode the instruction at CS:IP (from the cache when possible).
-    fn fetch(&mut self, bus: &mut dyn Bus) -> Exec<Decoded> {
+    pub(crate) fn fetch(&mut self, bus: &mut dyn Bus) -> Exec<Decoded> {
+        // No handler runs now: code pages dropped since the last fetch can go.
+        self.icache.release_dropped();
         let bitness = self.s.code_bitness();
         let ip = self.s.rip;
         let cs = *self.s.seg(SegReg::Cs);
@@ -279,6 +347,7 @@ impl Cpu {
             if let Some(d) = self.icache.get(pp, off as u16, bitness) {
                 let d = *d;
                 self.check_code_limit(bitness, ip, d.insn.len(), cs.limit)?;
+                self.open_window(pp, ip, lin, bitness, cs.limit);
                 return Ok(d);
             }
         }
@@ -307,6 +376,7 @@ impl Cpu {
             if self.icache.insert(pp, off as u16, bitness, d) {
                 self.tlb.write_protect_phys(pp);
             }
+            self.open_window(pp, ip, lin, bitness, cs.limit);
         }
         Ok(d)
     }

@@ -30,20 +30,37 @@ pub mod edx {
 
 /// CPUID.1:ECX feature bits.
 pub mod ecx {
+    pub const SSE3: u32 = 1 << 0;
+    pub const PCLMULQDQ: u32 = 1 << 1;
     pub const MONITOR: u32 = 1 << 3;
+    pub const SSSE3: u32 = 1 << 9;
     pub const CX16: u32 = 1 << 13;
     pub const PCID: u32 = 1 << 17;
+    pub const SSE41: u32 = 1 << 19;
+    pub const SSE42: u32 = 1 << 20;
+    pub const MOVBE: u32 = 1 << 22;
+    pub const POPCNT: u32 = 1 << 23;
     pub const TSC_DEADLINE: u32 = 1 << 24;
+    pub const AES: u32 = 1 << 25;
+    pub const XSAVE: u32 = 1 << 26;
+    /// Mirrors CR4.OSXSAVE (filled in when CPUID executes).
+    pub const OSXSAVE: u32 = 1 << 27;
+    pub const RDRAND: u32 = 1 << 30;
 }
 
 /// CPUID.(EAX=7,ECX=0) feature bits: EBX, ECX and EDX.
 pub mod leaf7 {
     pub const EBX_FSGSBASE: u32 = 1 << 0;
+    pub const EBX_BMI1: u32 = 1 << 3;
     pub const EBX_SMEP: u32 = 1 << 7;
+    pub const EBX_BMI2: u32 = 1 << 8;
     pub const EBX_INVPCID: u32 = 1 << 10;
+    pub const EBX_RDSEED: u32 = 1 << 18;
+    pub const EBX_ADX: u32 = 1 << 19;
     pub const EBX_SMAP: u32 = 1 << 20;
     pub const EBX_CLFLUSHOPT: u32 = 1 << 23;
     pub const EBX_CLWB: u32 = 1 << 24;
+    pub const EBX_SHA: u32 = 1 << 29;
     pub const ECX_UMIP: u32 = 1 << 2;
     pub const ECX_LA57: u32 = 1 << 16;
     pub const ECX_RDPID: u32 = 1 << 22;
@@ -60,6 +77,8 @@ pub mod ext {
     pub const EDX_LM: u32 = 1 << 29;
     /// LAHF/SAHF in 64-bit mode.
     pub const ECX_LAHF_LM: u32 = 1 << 0;
+    /// LZCNT (AMD's "advanced bit manipulation").
+    pub const ECX_ABM: u32 = 1 << 5;
     pub const ECX_PREFETCHW: u32 = 1 << 8;
 }
 
@@ -93,6 +112,20 @@ pub struct CpuModel {
     /// Physical and linear address widths (leaf 80000008h).
     pub phys_bits: u8,
     pub lin_bits: u8,
+    /// XCR0 bits XSETBV accepts (leaf 0Dh); 0 without XSAVE.
+    pub xcr0_supported: u64,
+    /// Leaf 0Dh sub-leaf 1 EAX: XSAVEOPT, XSAVEC, ...
+    pub xsave_ext: u32,
+}
+
+/// XSAVE state components (XCR0 bits) and the leaf 0Dh sub-leaf 1 bits.
+pub mod xsave {
+    pub const X87: u64 = 1 << 0;
+    pub const SSE: u64 = 1 << 1;
+    pub const XSAVEOPT: u32 = 1 << 0;
+    pub const XSAVEC: u32 = 1 << 1;
+    /// The legacy region (512 bytes) plus the XSAVE header (64 bytes).
+    pub const AREA_BYTES: u32 = 576;
 }
 
 /// Pentium Pro (family 6, model 1, stepping 1: the signature EDX holds after reset).
@@ -124,6 +157,8 @@ pub const PENTIUM_PRO: CpuModel = CpuModel {
     brand: [0; 48],
     phys_bits: 36,
     lin_bits: 32,
+    xcr0_supported: 0,
+    xsave_ext: 0,
 };
 
 const fn brand(s: &[u8]) -> [u8; 48] {
@@ -188,10 +223,47 @@ pub const NESTOR64: CpuModel = CpuModel {
     brand: brand(b"Nestor64 virtual CPU"),
     phys_bits: 36,
     lin_bits: 57,
+    xcr0_supported: 0,
+    xsave_ext: 0,
+};
+
+/// Everything the interpreter has handlers for: nestor64 plus SSE3 through SSE4.2, POPCNT,
+/// LZCNT, BMI1/BMI2, ADX, MOVBE, PCLMULQDQ, AES-NI, SHA, RDRAND/RDSEED and XSAVE (x87+SSE).
+pub const MAX: CpuModel = CpuModel {
+    name: "max",
+    max_leaf: 0xd,
+    // Family 6, model 5Eh, stepping 3.
+    signature: 0x0005_06e3,
+    features_ecx: NESTOR64.features_ecx
+        | ecx::SSE3
+        | ecx::PCLMULQDQ
+        | ecx::SSSE3
+        | ecx::SSE41
+        | ecx::SSE42
+        | ecx::MOVBE
+        | ecx::POPCNT
+        | ecx::AES
+        | ecx::XSAVE
+        | ecx::RDRAND,
+    leaf7: [
+        NESTOR64.leaf7[0]
+            | leaf7::EBX_BMI1
+            | leaf7::EBX_BMI2
+            | leaf7::EBX_RDSEED
+            | leaf7::EBX_ADX
+            | leaf7::EBX_SHA,
+        NESTOR64.leaf7[1],
+        NESTOR64.leaf7[2],
+    ],
+    ext_ecx: NESTOR64.ext_ecx | ext::ECX_ABM,
+    brand: brand(b"Nestor64 virtual CPU (max)"),
+    xcr0_supported: xsave::X87 | xsave::SSE,
+    xsave_ext: xsave::XSAVEOPT | xsave::XSAVEC,
+    ..NESTOR64
 };
 
 /// Every model `--cpu` can name.
-pub const MODELS: [&CpuModel; 2] = [&PENTIUM_PRO, &NESTOR64];
+pub const MODELS: [&CpuModel; 3] = [&PENTIUM_PRO, &NESTOR64, &MAX];
 
 /// The model called `name`.
 #[must_use]
@@ -204,12 +276,7 @@ impl CpuModel {
     /// extended leaf answer like the highest basic leaf, as Intel processors do.
     #[must_use]
     pub fn leaf(&self, eax: u32, ecx: u32) -> [u32; 4] {
-        let beyond = if eax >= 0x8000_0000 {
-            eax > self.max_ext_leaf
-        } else {
-            eax > self.max_leaf
-        };
-        let leaf = if beyond { self.max_leaf } else { eax };
+        let leaf = self.effective_leaf(eax);
         let v = |k: usize| {
             u32::from_le_bytes([
                 self.vendor[k],
@@ -238,6 +305,7 @@ impl CpuModel {
             2 => self.cache_descriptors,
             5 => self.monitor,
             7 if ecx == 0 => [0, self.leaf7[0], self.leaf7[1], self.leaf7[2]],
+            0xd => self.xsave_leaf(ecx, self.xcr0_supported),
             0x8000_0000 => [self.max_ext_leaf, 0, 0, 0],
             0x8000_0001 => [0, 0, self.ext_ecx, self.ext_edx],
             0x8000_0002..=0x8000_0004 => {
@@ -250,6 +318,49 @@ impl CpuModel {
                 0,
                 0,
             ],
+            _ => [0; 4],
+        }
+    }
+
+    /// The leaf that answers `eax`: out-of-range leaves answer like the highest basic leaf.
+    fn effective_leaf(&self, eax: u32) -> u32 {
+        let beyond = if eax >= 0x8000_0000 {
+            eax > self.max_ext_leaf
+        } else {
+            eax > self.max_leaf
+        };
+        if beyond {
+            self.max_leaf
+        } else {
+            eax
+        }
+    }
+
+    /// CPUID as executed on a CPU in state `s`: leaf 1 reflects CR4.OSXSAVE and leaf 0Dh
+    /// sizes the area for the features XCR0 enables.
+    #[must_use]
+    pub fn leaf_in(&self, eax: u32, ecx: u32, s: &crate::CpuState) -> [u32; 4] {
+        let mut r = self.leaf(eax, ecx);
+        let leaf = self.effective_leaf(eax);
+        if leaf == 1 && s.cr4 & crate::state::cr4::OSXSAVE != 0 {
+            r[2] |= ecx::OSXSAVE;
+        }
+        if leaf == 0xd {
+            r = self.xsave_leaf(ecx, s.xcr0);
+        }
+        r
+    }
+
+    /// Leaf 0Dh: only the x87 and SSE components, which live in the 576-byte legacy area
+    /// and header; `enabled` is XCR0.
+    fn xsave_leaf(&self, sub: u32, enabled: u64) -> [u32; 4] {
+        if self.features_ecx & ecx::XSAVE == 0 {
+            return [0; 4];
+        }
+        let size = xsave::AREA_BYTES;
+        match sub {
+            0 => [self.xcr0_supported as u32, size, size, 0],
+            1 => [self.xsave_ext, if enabled != 0 { size } else { 0 }, 0, 0],
             _ => [0; 4],
         }
     }

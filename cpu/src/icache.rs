@@ -48,9 +48,48 @@ pub struct DecodeCache {
     generation: u64,
     /// The page the last lookup hit: straight-line code stays on one page.
     last: Option<(u64, std::ptr::NonNull<CodePage>)>,
+    /// Bumped whenever a page is dropped, reset or flushed: a [`PageHandle`] taken under an
+    /// older epoch is no longer looked through.
+    epoch: u64,
+    /// Pages dropped while an instruction may still be executing from them (self-modifying
+    /// code): freed at the next full fetch, when no handler holds one of their instructions.
+    /// (Moving a page here keeps its instruction buffer where it is.)
+    dropped: Vec<CodePage>,
+}
+
+/// A held code page: instruction lookups without hashing while the cache's epoch holds.
+#[derive(Clone, Copy)]
+pub struct PageHandle {
+    page: std::ptr::NonNull<CodePage>,
+    epoch: u64,
 }
 
 impl DecodeCache {
+    /// A handle on the decoded page `ppage` for `bitness`, if the page is current.
+    #[must_use]
+    pub fn handle(&self, ppage: u64, bitness: u32) -> Option<PageHandle> {
+        let page = self.pages.get(&ppage)?;
+        (page.generation == self.generation && page.bitness == bitness).then(|| PageHandle {
+            page: std::ptr::NonNull::from(&**page),
+            epoch: self.epoch,
+        })
+    }
+
+    /// The instruction decoded at `offset` of the handle's page, if the handle still holds.
+    #[inline]
+    #[must_use]
+    pub fn get_by_handle(&self, h: PageHandle, offset: u64) -> Option<&Decoded> {
+        if h.epoch != self.epoch {
+            return None;
+        }
+        // SAFETY: every removal of a page from `pages` (and every reset of a page's contents
+        // for another generation or bitness) bumps `epoch`, so with an equal epoch the Box the
+        // handle points into is alive and describes the same page.
+        let page = unsafe { h.page.as_ref() };
+        let slot = *page.slots.get((offset & 0xfff) as usize)?;
+        page.insns.get(usize::from(slot).checked_sub(1)?)
+    }
+
     #[must_use]
     pub fn get(&mut self, ppage: u64, offset: u16, bitness: u32) -> Option<&Decoded> {
         let page: &CodePage = match self.last {
@@ -85,6 +124,7 @@ impl DecodeCache {
             })
         });
         if page.generation != generation || page.bitness != bitness {
+            self.epoch = self.epoch.wrapping_add(1);
             page.generation = generation;
             page.bitness = bitness;
             page.slots.fill(0);
@@ -106,13 +146,25 @@ impl DecodeCache {
 
     /// The page was written: forget what was decoded from it.
     pub fn invalidate(&mut self, ppage: u64) {
-        self.pages.remove(&ppage);
+        if let Some(page) = self.pages.remove(&ppage) {
+            self.epoch = self.epoch.wrapping_add(1);
+            self.dropped.push(*page);
+        }
         if self.last.is_some_and(|(p, _)| p == ppage) {
             self.last = None;
         }
     }
 
+    /// Free the pages dropped since the last call (no instruction from them is running).
+    #[inline]
+    pub fn release_dropped(&mut self) {
+        if !self.dropped.is_empty() {
+            self.dropped.clear();
+        }
+    }
+
     pub fn flush_all(&mut self) {
+        self.epoch = self.epoch.wrapping_add(1);
         self.generation = self.generation.wrapping_add(1);
     }
 }

@@ -260,7 +260,7 @@ impl Cpu {
             stack.push(self, bus, width, ss)?;
             stack.push(self, bus, width, sp)?;
         }
-        stack.push(self, bus, width, flags)?;
+        stack.push(self, bus, width, ev.pushed_flags(flags))?;
         stack.push(self, bus, width, old_cs)?;
         stack.push(self, bus, width, ret)?;
         if let Some(code) = ev.error_code {

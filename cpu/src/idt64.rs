@@ -91,7 +91,7 @@ impl Cpu {
         let frame = [
             u64::from(self.s.seg(SegReg::Ss).selector),
             old_rsp,
-            flags,
+            ev.pushed_flags(flags),
             u64::from(self.s.seg(SegReg::Cs).selector),
             ev.return_ip.unwrap_or(self.s.rip),
             u64::from(ev.error_code.unwrap_or(0)),

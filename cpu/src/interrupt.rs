@@ -31,6 +31,18 @@ pub struct Event {
 }
 
 impl Event {
+    /// RFLAGS as pushed for this event: a fault-class exception (other than #DB) pushes RF = 1
+    /// so that IRET does not re-trigger an instruction breakpoint (SDM vol. 3 17.3.1.1).
+    #[must_use]
+    pub fn pushed_flags(&self, flags: u64) -> u64 {
+        let fault = self.kind == EventKind::Exception && self.return_ip.is_none();
+        if fault && self.vector != vector::DB {
+            flags | rflags::RF
+        } else {
+            flags
+        }
+    }
+
     #[must_use]
     pub fn fault(f: Fault) -> Self {
         Self {

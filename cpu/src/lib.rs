@@ -10,7 +10,9 @@
 pub mod bus;
 mod cpu;
 pub mod cpuid;
+pub mod debug;
 pub mod descriptor;
+mod fastloop;
 pub mod fault;
 pub mod flags;
 mod handlers;

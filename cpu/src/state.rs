@@ -183,6 +183,21 @@ pub struct CpuState {
     pub x87: crate::x87::X87State,
     /// SSE registers XMM0..XMM15 (little-endian lanes; MXCSR is `x87.mxcsr`).
     pub xmm: [u128; 16],
+    /// XCR0, the XSAVE feature mask XSETBV writes (bit 0, x87, is always set).
+    #[serde(default = "xcr0_reset", deserialize_with = "xcr0_or_reset")]
+    pub xcr0: u64,
+}
+
+/// XCR0 after reset and in snapshots that predate it: x87 state only.
+fn xcr0_reset() -> u64 {
+    1
+}
+
+/// XCR0 from a snapshot. Non-self-describing formats (bincode) cannot report a missing last
+/// field, only the end of the data: then the snapshot predates XCR0 and it takes its reset
+/// value.
+fn xcr0_or_reset<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    Ok(<u64 as Deserialize>::deserialize(d).map_or(xcr0_reset(), |v| v | 1))
 }
 
 pub mod cr0 {
@@ -230,6 +245,8 @@ pub mod cr4 {
     pub const PCIDE: u64 = 1 << 17;
     pub const SMEP: u64 = 1 << 20;
     pub const SMAP: u64 = 1 << 21;
+    /// XSAVE/XRSTOR/XGETBV/XSETBV enabled by the OS.
+    pub const OSXSAVE: u64 = 1 << 18;
 }
 
 pub mod rflags {
@@ -310,6 +327,7 @@ impl CpuState {
             events: Events::default(),
             x87: crate::x87::X87State::power_on(),
             xmm: [0; 16],
+            xcr0: xcr0_reset(),
         }
     }
 

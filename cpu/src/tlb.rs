@@ -48,12 +48,16 @@ impl TlbEntry {
 
 pub struct Tlb {
     entries: Box<[TlbEntry; TLB_SIZE]>,
+    /// Bumped by every change that can add, drop or alter a mapping, so that a cached
+    /// translation (the interpreter's code window) knows when to look again.
+    epoch: u64,
 }
 
 impl Default for Tlb {
     fn default() -> Self {
         Self {
             entries: Box::new([TlbEntry::EMPTY; TLB_SIZE]),
+            epoch: 0,
         }
     }
 }
@@ -67,16 +71,26 @@ impl Tlb {
         (e.vpage == vpage && e.perm & need == need).then_some(e)
     }
 
+    /// The change counter: equal values mean no mapping changed in between.
+    #[inline]
+    #[must_use]
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
     pub fn insert(&mut self, e: TlbEntry) {
+        self.epoch = self.epoch.wrapping_add(1);
         self.entries[(e.vpage as usize) % TLB_SIZE] = e;
     }
 
     pub fn flush_all(&mut self) {
+        self.epoch = self.epoch.wrapping_add(1);
         self.entries.fill(TlbEntry::EMPTY);
     }
 
     /// MOV CR3: global pages (CR4.PGE) survive.
     pub fn flush_non_global(&mut self) {
+        self.epoch = self.epoch.wrapping_add(1);
         for e in self.entries.iter_mut().filter(|e| !e.global) {
             *e = TlbEntry::EMPTY;
         }
@@ -84,6 +98,7 @@ impl Tlb {
 
     /// INVLPG: every entry filled from the page (of whatever size) that maps `lin` goes.
     pub fn flush_page(&mut self, lin: u64) {
+        self.epoch = self.epoch.wrapping_add(1);
         for e in self
             .entries
             .iter_mut()

@@ -344,8 +344,23 @@ impl Board {
             if let Err(e) = self.rebuild_maps() {
                 tracing::warn!("device remap: {e}");
             }
+            self.apply_pam();
             // Windows moved: pages the CPU cached may now decode differently.
             self.generation += 1;
+        }
+    }
+
+    /// Route 0xC0000-0xFFFFF as the host bridge's PAM registers say.
+    fn apply_pam(&mut self) {
+        let Some(pam) = crate::pci::pam(&mut self.devices) else {
+            return;
+        };
+        for r in nestor_pci_host::pam_regions(&pam) {
+            let mode = crate::shadow::ShadowMode {
+                read_ram: r.read_ram,
+                write_ram: r.write_ram,
+            };
+            self.wires.mem.shadow.set(r.base, r.len, mode);
         }
     }
 
@@ -358,6 +373,15 @@ impl Board {
             .and_then(|d| d.as_any_mut())
             .and_then(|a| a.downcast_mut::<nestor_hpet::Hpet>())
             .is_some_and(|h| h.legacy_replacement())
+    }
+
+    /// Device states were replaced (snapshot resume): rebuild the port and MMIO maps from the
+    /// restored BARs and windows, and recompute interrupt routing.
+    pub fn after_restore(&mut self) {
+        self.wires.remap = true;
+        self.irq_dirty = true;
+        self.generation += 1;
+        self.settle();
     }
 
     pub fn reset_devices(&mut self) {
@@ -493,9 +517,23 @@ impl Board {
     fn mmio(&mut self, paddr: u64, read: Option<&mut [u8]>, write: Option<&[u8]>) {
         let now = self.now_ns();
         let Some(owner) = self.mmio_owner(paddr) else {
-            // Nothing decodes it: the bus floats high, writes vanish.
+            // Shadow RAM that PAM opened for writes only; elsewhere nothing decodes it: the
+            // bus floats high, writes vanish.
+            let mem = &mut self.wires.mem;
             if let Some(buf) = read {
-                buf.fill(0xff);
+                for (i, b) in buf.iter_mut().enumerate() {
+                    *b = mem.shadow_read(paddr + i as u64).unwrap_or(0xff);
+                }
+            }
+            if let Some(data) = write {
+                let to_ram = mem.shadow.mode(paddr).is_some_and(|m| m.write_ram);
+                for (i, &v) in data.iter().enumerate() {
+                    mem.shadow_write(paddr + i as u64, v);
+                }
+                if to_ram {
+                    // Code may run from shadow RAM later: drop what was decoded there.
+                    self.wires.written.push((paddr, data.len() as u64));
+                }
             }
             return;
         };

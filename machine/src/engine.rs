@@ -1,6 +1,7 @@
 //! One trait for every execution engine, so that the machine loop never asks which one runs
 //! and switching engines is `set_state(old.state())`.
 
+use nestor_cpu::debug::{DebugSetup, DebugStop};
 use nestor_cpu::{Bus, Cpu, CpuState, RunExit};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -13,6 +14,8 @@ pub enum VcpuExit {
     Shutdown,
     /// The bus asked to stop (exit or reset request).
     Stopped,
+    /// A breakpoint, watchpoint, single step or other stop armed with [`Vcpu::set_debug`].
+    Debug(DebugStop),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +35,23 @@ pub trait Vcpu {
     fn inject_nmi(&mut self);
     /// Code in guest memory changed behind the CPU (DMA, loaders).
     fn invalidate_code(&mut self, paddr: u64, len: u64);
+    /// Continue counting from `retired` (an engine switch keeps device time going).
+    fn set_retired(&mut self, retired: u64);
+    /// VM exits so far (0 for engines that have none); `x` steps of an engine plan count them.
+    fn exits(&self) -> u64 {
+        0
+    }
+    /// The engine's name as `--accel` spells it.
+    fn name(&self) -> &'static str;
+    /// Arm the debugger's breakpoints, watchpoints and single step for the runs that follow
+    /// (an empty setup disarms). Called at every resume: the first instruction executes even
+    /// with a breakpoint on it. Stops come back as [`VcpuExit::Debug`].
+    fn set_debug(&mut self, setup: &DebugSetup) -> Result<(), EngineError> {
+        let _ = setup;
+        Err(EngineError::Failed(
+            "this engine does not support the debugger".into(),
+        ))
+    }
 }
 
 /// The interpreter engine: the reference semantics.
@@ -55,7 +75,10 @@ impl Vcpu for Interpreter {
             RunExit::Budget => VcpuExit::Budget,
             RunExit::Halted => VcpuExit::Halted,
             RunExit::Shutdown => VcpuExit::Shutdown,
-            RunExit::Stopped => VcpuExit::Stopped,
+            RunExit::Stopped => match self.cpu.debug.take_stop() {
+                Some(stop) => VcpuExit::Debug(stop),
+                None => VcpuExit::Stopped,
+            },
         })
     }
     fn state(&self) -> CpuState {
@@ -76,5 +99,15 @@ impl Vcpu for Interpreter {
     }
     fn invalidate_code(&mut self, paddr: u64, len: u64) {
         self.cpu.invalidate_code(paddr, len);
+    }
+    fn set_retired(&mut self, retired: u64) {
+        self.cpu.retired = retired;
+    }
+    fn name(&self) -> &'static str {
+        "interp"
+    }
+    fn set_debug(&mut self, setup: &DebugSetup) -> Result<(), EngineError> {
+        self.cpu.arm_debug(setup);
+        Ok(())
     }
 }

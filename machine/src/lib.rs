@@ -3,15 +3,20 @@
 
 pub mod board;
 pub mod clock;
+pub mod debug;
 pub mod engine;
 mod firmware;
 pub mod irq;
 pub mod isa_dma;
+pub mod kvm;
+pub mod linuxboot;
 pub mod loader;
 mod machine;
 pub mod memory;
 pub mod pci;
 pub mod plugins;
+pub mod shadow;
+pub mod snapshot;
 
 pub use clock::ClockMode;
 pub use engine::{Interpreter, Vcpu, VcpuExit};

@@ -60,7 +60,7 @@ const MB_INFO: u64 = 0x9000;
 const CMDLINE_ADDR: u64 = 0x2_0000;
 /// The command line area ends where the EBDA would start.
 const CMDLINE_MAX: usize = 0x9_fc00 - 0x2_0000;
-const KERNEL_ADDR: u64 = 0x10_0000;
+pub(crate) const KERNEL_ADDR: u64 = 0x10_0000;
 const BOOT_CS: u16 = 0x10;
 const BOOT_DS: u16 = 0x18;
 const PAGE: u64 = 4096;
@@ -106,14 +106,14 @@ pub fn load(
     Err(LoadError::NotAKernel)
 }
 
-fn u8_at(b: &[u8], at: usize) -> u8 {
+pub(crate) fn u8_at(b: &[u8], at: usize) -> u8 {
     b.get(at).copied().unwrap_or(0)
 }
-fn u16_at(b: &[u8], at: usize) -> u16 {
+pub(crate) fn u16_at(b: &[u8], at: usize) -> u16 {
     b.get(at..at + 2)
         .map_or(0, |s| u16::from_le_bytes([s[0], s[1]]))
 }
-fn u32_at(b: &[u8], at: usize) -> u32 {
+pub(crate) fn u32_at(b: &[u8], at: usize) -> u32 {
     b.get(at..at + 4)
         .map_or(0, |s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
 }
@@ -123,7 +123,7 @@ fn put(b: &mut [u8], at: usize, bytes: &[u8]) {
     }
 }
 
-fn write(mem: &mut GuestMemory, addr: u64, data: &[u8]) -> Result<(), LoadError> {
+pub(crate) fn write(mem: &mut GuestMemory, addr: u64, data: &[u8]) -> Result<(), LoadError> {
     if mem.write(addr, data) {
         Ok(())
     } else {
@@ -250,20 +250,11 @@ fn load_linux(
     }
     write(mem, KERNEL_ADDR, pm)?;
 
-    let initrd: Vec<u8> = spec.initrd.iter().flat_map(|m| m.data.clone()).collect();
     let mut bp = vec![0u8; PAGE as usize];
     fill_boot_params(&mut bp, k, &h, mem);
-    if !initrd.is_empty() {
-        // Stay clear of the kernel's decompression area: init_size bytes from its preferred
-        // address (protocol 2.10) or from where it was loaded.
-        let init_size = u64::from(u32_at(k, 0x260)).max(pm.len() as u64 * 4);
-        let pref = u32_at(k, 0x258) as u64 | (u64::from(u32_at(k, 0x25c)) << 32);
-        let floor = pref.max(KERNEL_ADDR).saturating_add(init_size);
-        let limit = u64::from(h.initrd_addr_max) + 1;
-        let at = place_high(mem, initrd.len() as u64, limit, floor, "initrd")?;
-        write(mem, at, &initrd)?;
+    if let Some((at, len)) = load_initrd(mem, spec, &h, mem.low_ram())? {
         put(&mut bp, 0x218, &(at as u32).to_le_bytes());
-        put(&mut bp, 0x21c, &(initrd.len() as u32).to_le_bytes());
+        put(&mut bp, 0x21c, &(len as u32).to_le_bytes());
     }
     let mut cmdline = spec.cmdline.as_bytes().to_vec();
     cmdline.push(0);
@@ -273,6 +264,31 @@ fn load_linux(
     enter_protected_mode(mem, cpu, h.code32_start)?;
     cpu.gpr[6] = BOOT_PARAMS; // ESI
     Ok(())
+}
+
+/// Place the initrds, concatenated, as high as the kernel allows; returns (address, length).
+/// `top` is where usable RAM ends (the firmware may keep tables above it).
+pub(crate) fn load_initrd(
+    mem: &mut GuestMemory,
+    spec: &KernelSpec,
+    h: &SetupHeader,
+    top: u64,
+) -> Result<Option<(u64, u64)>, LoadError> {
+    let k = &spec.kernel;
+    let initrd: Vec<u8> = spec.initrd.iter().flat_map(|m| m.data.clone()).collect();
+    if initrd.is_empty() {
+        return Ok(None);
+    }
+    // Stay clear of the kernel's decompression area: init_size bytes from its preferred
+    // address (protocol 2.10) or from where it was loaded.
+    let pm_len = k.len().saturating_sub(h.setup_len()) as u64;
+    let init_size = u64::from(u32_at(k, 0x260)).max(pm_len * 4);
+    let pref = u32_at(k, 0x258) as u64 | (u64::from(u32_at(k, 0x25c)) << 32);
+    let floor = pref.max(KERNEL_ADDR).saturating_add(init_size);
+    let limit = (u64::from(h.initrd_addr_max) + 1).min(top);
+    let at = place_high(mem, initrd.len() as u64, limit, floor, "initrd")?;
+    write(mem, at, &initrd)?;
+    Ok(Some((at, initrd.len() as u64)))
 }
 
 /// The zero page: setup header copy with the loader's fields, screen_info and the E820 map.
@@ -346,7 +362,7 @@ const MB_KNOWN_REQUIRED: u32 = 0b111;
 const MB_AOUT_KLUDGE: u32 = 1 << 16;
 
 /// Offset of a valid Multiboot header in the first 8 KiB.
-fn find_multiboot(k: &[u8]) -> Option<usize> {
+pub(crate) fn find_multiboot(k: &[u8]) -> Option<usize> {
     let end = k.len().min(8192).saturating_sub(12);
     (0..=end).step_by(4).find(|&at| {
         u32_at(k, at) == MB_MAGIC
@@ -436,7 +452,7 @@ fn load_elf32(mem: &mut GuestMemory, k: &[u8]) -> Result<(u32, u64), LoadError> 
     Ok((entry, end))
 }
 
-fn load_multiboot(
+pub(crate) fn load_multiboot(
     mem: &mut GuestMemory,
     spec: &KernelSpec,
     cpu: &mut CpuState,

@@ -2,7 +2,7 @@
 
 use crate::board::Board;
 use crate::clock::{Clock, ClockMode};
-use crate::engine::{EngineError, Interpreter, Vcpu, VcpuExit};
+use crate::engine::{EngineError, Vcpu, VcpuExit};
 use crate::memory::{GuestMemory, MemoryError};
 use crate::plugins;
 use nestor_device::{CharBackend, ConfigError, ExitRequest};
@@ -30,8 +30,21 @@ pub struct MachineConfig {
     /// Disk images: hard disks on IDE (hda = primary master, hdb = primary slave), the CD-ROM
     /// (secondary master) and floppy A:.
     pub drives: Vec<DriveSpec>,
-    /// Boot this kernel directly (`--kernel`): no firmware code runs.
+    /// Boot this kernel (`--kernel`). With Nestor's BIOS it is loaded when INT 19h reaches
+    /// `BootDevice::Kernel` in the boot order; with no BIOS, directly: no firmware code runs.
     pub kernel: Option<crate::loader::KernelSpec>,
+    /// Files offered to third-party firmware through fw_cfg, e.g. a VGA BIOS as
+    /// `vgaroms/vgabios-stdvga.bin` for SeaBIOS.
+    pub fw_cfg_files: Vec<(String, Vec<u8>)>,
+    /// A kernel for third-party firmware to boot from fw_cfg (`--bios FILE --kernel`), the
+    /// way QEMU hands `-kernel` to OVMF or to SeaBIOS's linuxboot option ROM.
+    pub fw_cfg_kernel: Option<crate::loader::KernelSpec>,
+    /// The engine (`--accel`); an engine plan's first step overrides it.
+    pub accel: crate::kvm::Accel,
+    /// Switch engines at run time (`--engine-plan`).
+    pub engine_plan: Option<crate::kvm::EnginePlan>,
+    /// Map RAM copy-on-write from a snapshot file instead of fresh zeroed memory.
+    pub ram_file: Option<crate::snapshot::RamFile>,
 }
 
 /// Where a disk image goes.
@@ -70,6 +83,11 @@ impl MachineConfig {
             bios: None,
             drives: Vec::new(),
             kernel: None,
+            fw_cfg_files: Vec::new(),
+            fw_cfg_kernel: None,
+            accel: crate::kvm::Accel::Interp,
+            engine_plan: None,
+            ram_file: None,
         }
     }
 
@@ -129,6 +147,18 @@ pub struct Machine {
     pub vcpu: Box<dyn Vcpu>,
     /// Host side of Nestor's BIOS, when it is the firmware.
     pub bios: Option<nestor_bios::Bios>,
+    /// Where the sound devices play: a frontend adds sinks (WAV file, host audio).
+    pub audio: nestor_sound::Mixer,
+    /// Why the last `run` ended early for the debugger (see `Machine::run_slice`).
+    pub(crate) debug_stop: Option<nestor_cpu::debug::DebugStop>,
+    /// What the machine was built from, as a snapshot records it.
+    pub snapshot_config: crate::snapshot::SnapshotConfig,
+    /// The kernel the BIOS boots when INT 19h chooses it.
+    boot_kernel: Option<crate::loader::KernelSpec>,
+    /// Engine plan being followed, and what a new engine is built with.
+    pub(crate) plan: Option<crate::kvm::PlanCursor>,
+    pub(crate) engine_model: nestor_cpu::cpuid::CpuModel,
+    pub(crate) trace: bool,
 }
 
 impl Machine {
@@ -141,10 +171,16 @@ impl Machine {
         if !(ROM_MIN..=ROM_MAX).contains(&len) || !len.is_multiple_of(ROM_MIN) {
             return Err(MachineError::RomSize(len));
         }
-        let mem = GuestMemory::new(config.ram_mib, config.rom)?;
+        let snapshot_config = crate::snapshot::SnapshotConfig::of(&config);
+        let mem = match &config.ram_file {
+            Some(f) => GuestMemory::from_file(&f.file, f.offset, config.ram_mib, config.rom)?,
+            None => GuestMemory::new(config.ram_mib, config.rom)?,
+        };
         let mut board = Board::new(mem, Clock::new(config.clock));
+        let audio = nestor_sound::Mixer::new();
         plugins::attach_pc_devices(
             &mut board,
+            &audio,
             config.serial,
             config.debugcon,
             config.post_log,
@@ -152,14 +188,37 @@ impl Machine {
             config.ram_mib,
         )?;
         attach_drives(&mut board, &config.drives)?;
+        add_fw_cfg_files(&mut board, &config.fw_cfg_files)?;
+        if let Some(spec) = &config.fw_cfg_kernel {
+            add_fw_cfg_kernel(&mut board, spec)?;
+        }
         let bios = config.bios.map(nestor_bios::Bios::new);
+        let first = crate::kvm::initial_engine(config.accel, config.engine_plan.as_ref())?;
+        // A guest that may run on KVM sees only the features this host's KVM provides.
+        let model = &crate::kvm::model_for_engines(model, first, config.engine_plan.as_ref())?;
+        let vcpu = crate::kvm::create_engine(first, model, config.trace, &mut board.wires.mem)?;
         let mut machine = Self {
+            snapshot_config,
             board,
-            vcpu: Box::new(Interpreter::new(model, config.trace)),
+            vcpu,
             bios,
+            audio,
+            debug_stop: None,
+            boot_kernel: None,
+            plan: config.engine_plan.map(crate::kvm::PlanCursor::new),
+            engine_model: *model,
+            trace: config.trace,
         };
-        if let Some(spec) = &config.kernel {
-            machine.load_kernel(spec)?;
+        match (&machine.bios, config.kernel) {
+            (Some(_), Some(spec)) => {
+                crate::linuxboot::check(&spec)?;
+                machine.boot_kernel = Some(spec);
+            }
+            (Some(_), None) => {}
+            (None, Some(spec)) => {
+                machine.load_kernel(&spec)?;
+            }
+            (None, None) => {}
         }
         Ok(machine)
     }
@@ -189,7 +248,7 @@ impl Machine {
     /// Instructions spent so far against the budget: retired ones, plus (in deterministic
     /// mode) the idle time of HLT counted as the instructions it stands for, so that a guest
     /// halted for ever still reaches its budget.
-    fn spent(&self) -> u64 {
+    pub fn spent(&self) -> u64 {
         let retired = self.vcpu.retired();
         match self.board.clock.mode() {
             ClockMode::Deterministic => {
@@ -201,6 +260,16 @@ impl Machine {
 
     /// Run until the guest stops the machine or `max_insns` instructions have been spent.
     pub fn run(&mut self, max_insns: Option<u64>) -> Result<MachineExit, MachineError> {
+        self.run_until(max_insns, u64::MAX)
+    }
+
+    /// Run like [`Machine::run`], but also return `BudgetExhausted` once virtual time
+    /// reaches `until_ns` (see [`Board::now_ns`]): a frontend's slice between event polls.
+    pub fn run_until(
+        &mut self,
+        max_insns: Option<u64>,
+        until_ns: u64,
+    ) -> Result<MachineExit, MachineError> {
         let limit = max_insns.unwrap_or(u64::MAX);
         loop {
             let retired = self.vcpu.retired();
@@ -213,14 +282,18 @@ impl Machine {
                     None => continue,
                 }
             }
-            if spent >= limit {
+            if spent >= limit || self.board.now_ns() >= until_ns {
                 return Ok(MachineExit::BudgetExhausted);
             }
             let until_deadline = self
                 .board
                 .next_deadline()
                 .map_or(u64::MAX, |d| self.board.clock.insns_until(retired, d));
-            let budget = until_deadline.min(limit - spent).min(10_000_000);
+            let plan_cap = self.follow_plan()?;
+            let budget = until_deadline
+                .min(limit - spent)
+                .min(10_000_000)
+                .min(plan_cap);
             let exit = self.vcpu.run(&mut self.board, budget)?;
             if self.board.take_fpu_clear() {
                 self.set_ignne();
@@ -233,6 +306,11 @@ impl Machine {
             }
             match exit {
                 VcpuExit::Budget | VcpuExit::Stopped => {}
+                VcpuExit::Debug(stop) => {
+                    // Ends the run like a budget; `run_slice` tells the two apart.
+                    self.debug_stop = Some(stop);
+                    return Ok(MachineExit::BudgetExhausted);
+                }
                 VcpuExit::Shutdown => return Ok(MachineExit::TripleFault),
                 VcpuExit::Halted => {
                     let retired = self.vcpu.retired();
@@ -250,7 +328,9 @@ impl Machine {
                             // Never idle past the budget.
                             let room =
                                 (limit - self.spent()).saturating_mul(crate::clock::NS_PER_INSN);
-                            let d = d.min(self.board.clock.now_ns(retired).saturating_add(room));
+                            let d = d
+                                .min(self.board.clock.now_ns(retired).saturating_add(room))
+                                .min(until_ns);
                             self.board.clock.idle_until(retired, d);
                         }
                         _ => return Ok(MachineExit::HaltedForever),
@@ -275,7 +355,42 @@ impl Machine {
             nestor_bios::TrapResult::Continue | nestor_bios::TrapResult::BootFailed => None,
             nestor_bios::TrapResult::PowerOff => Some(MachineExit::PowerOff),
             nestor_bios::TrapResult::Reset => self.handle_exit(ExitRequest::Reset),
+            nestor_bios::TrapResult::BootKernel => self.boot_kernel_after_firmware(),
         }
+    }
+
+    /// INT 19h chose the kernel: load it over the booted machine and start it. A kernel that
+    /// cannot be loaded leaves the BIOS's message on screen and the CPU halted, as a failed
+    /// boot does.
+    fn boot_kernel_after_firmware(&mut self) -> Option<MachineExit> {
+        let Some(spec) = &self.boot_kernel else {
+            tracing::warn!("INT 19h chose a kernel, but none was given");
+            return Some(MachineExit::HaltedForever);
+        };
+        let mut s = self.vcpu.state();
+        let mem = &mut self.board.wires.mem;
+        let ram_top = self
+            .bios
+            .as_ref()
+            .and_then(|b| b.state().acpi)
+            .map_or(mem.low_ram(), |(start, _)| start.min(mem.low_ram()));
+        match crate::linuxboot::load_after_firmware(mem, spec, &mut s, ram_top) {
+            Ok(kind) => {
+                tracing::info!("booting the {kind:?} kernel");
+                if let Some(bios) = &mut self.bios {
+                    bios.set_serial_mirror(false);
+                }
+            }
+            Err(e) => {
+                tracing::error!("cannot boot the kernel: {e}");
+                return Some(MachineExit::HaltedForever);
+            }
+        }
+        if let Err(e) = self.set_initial_state(&s) {
+            tracing::error!("cannot start the kernel: {e}");
+            return Some(MachineExit::HaltedForever);
+        }
+        None
     }
 
     /// Drop decoded code for memory that DMA or the firmware wrote behind the CPU.
@@ -308,6 +423,35 @@ impl Machine {
             }
         }
     }
+}
+
+fn add_fw_cfg_files(board: &mut Board, files: &[(String, Vec<u8>)]) -> Result<(), MachineError> {
+    if files.is_empty() {
+        return Ok(());
+    }
+    let fw = board
+        .device_mut::<nestor_fwcfg::FwCfg>()
+        .ok_or_else(|| MachineError::Wiring("no fw_cfg device".into()))?;
+    for (name, data) in files {
+        fw.add_file(name, data.clone())
+            .map_err(|e| MachineError::Wiring(format!("fw_cfg file {name}: {e}")))?;
+    }
+    Ok(())
+}
+
+fn add_fw_cfg_kernel(
+    board: &mut Board,
+    spec: &crate::loader::KernelSpec,
+) -> Result<(), MachineError> {
+    // Firmware keeps its own tables at the top of RAM; stay 1 MiB clear of them, as QEMU does
+    // with its ACPI data allowance.
+    let top = board.wires.mem.low_ram().saturating_sub(1 << 20);
+    let boot = crate::linuxboot::fw_cfg_linux_boot(spec, top)?;
+    board
+        .device_mut::<nestor_fwcfg::FwCfg>()
+        .ok_or_else(|| MachineError::Wiring("no fw_cfg device".into()))?
+        .set_linux_boot(boot)
+        .map_err(|e| MachineError::Wiring(format!("fw_cfg kernel: {e}")))
 }
 
 /// Open every image and hand it to the controller its slot belongs to.

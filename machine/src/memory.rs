@@ -22,12 +22,29 @@ pub enum MemoryError {
     Size(u64),
 }
 
+/// The guest-visible RAM regions of a machine with `ram_bytes` of RAM, as
+/// (guest physical address, offset into the RAM mapping, length).
+#[must_use]
+pub fn ram_regions(ram_bytes: u64) -> Vec<(u64, u64, u64)> {
+    let low_ram = ram_bytes.min(PCI_HOLE_START);
+    let mut regions = vec![(0, 0, low_ram.min(LEGACY_HOLE.start))];
+    if low_ram > LEGACY_HOLE.end {
+        regions.push((LEGACY_HOLE.end, LEGACY_HOLE.end, low_ram - LEGACY_HOLE.end));
+    }
+    if ram_bytes > low_ram {
+        regions.push((FOUR_GIB, low_ram, ram_bytes - low_ram));
+    }
+    regions
+}
+
 pub struct GuestMemory {
     ram: MmapMut,
     ram_bytes: u64,
     /// RAM below the PCI hole; the rest starts at 4 GiB.
     low_ram: u64,
     rom: Vec<u8>,
+    /// PAM routing of 0xC0000-0xFFFFF between shadow RAM and the ROM side.
+    pub shadow: crate::shadow::ShadowMap,
 }
 
 impl GuestMemory {
@@ -43,7 +60,60 @@ impl GuestMemory {
             ram_bytes,
             low_ram: ram_bytes.min(PCI_HOLE_START),
             rom,
+            shadow: crate::shadow::ShadowMap::default(),
         })
+    }
+
+    /// RAM mapped copy-on-write (MAP_PRIVATE) from `file` at `offset`, as a snapshot resume
+    /// does: pages are read from the file only when touched, and guest writes never reach it.
+    /// The caller checks that `offset + ram_mib MiB` lies inside the file (a mapping past its
+    /// end would fault on access).
+    pub fn from_file(
+        file: &std::fs::File,
+        offset: u64,
+        ram_mib: u64,
+        rom: Vec<u8>,
+    ) -> Result<Self, MemoryError> {
+        if !(1..=64 << 10).contains(&ram_mib) || !offset.is_multiple_of(PAGE_SIZE) {
+            return Err(MemoryError::Size(ram_mib));
+        }
+        let ram_bytes = ram_mib << 20;
+        // SAFETY: a private mapping: changes to the file by others after this point may or may
+        // not be seen (the snapshot file is ours and not written again); guest writes stay
+        // in the process.
+        let ram = unsafe {
+            memmap2::MmapOptions::new()
+                .offset(offset)
+                .len(ram_bytes as usize)
+                .map_copy(file)
+        }
+        .map_err(|e| MemoryError::Alloc(ram_mib, e))?;
+        Ok(Self {
+            ram,
+            ram_bytes,
+            low_ram: ram_bytes.min(PCI_HOLE_START),
+            rom,
+            shadow: crate::shadow::ShadowMap::default(),
+        })
+    }
+
+    /// The firmware image.
+    #[must_use]
+    pub fn rom(&self) -> &[u8] {
+        &self.rom
+    }
+
+    /// All of RAM as one host slice, low RAM first (the layout of [`Self::ram_regions`]).
+    #[must_use]
+    pub fn ram(&self) -> &[u8] {
+        &self.ram
+    }
+
+    /// Guest-visible RAM as (guest physical address, offset into [`Self::ram`], length): below
+    /// the legacy VGA/BIOS hole, from 1 MiB to the PCI hole, and above 4 GiB.
+    #[must_use]
+    pub fn ram_regions(&self) -> Vec<(u64, u64, u64)> {
+        ram_regions(self.ram_bytes)
     }
 
     #[must_use]
@@ -80,8 +150,58 @@ impl GuestMemory {
             .then(|| paddr - (FOUR_GIB - len))
     }
 
+    /// Offset into the RAM mapping of shadow RAM at `paddr`, if PAM routes this direction
+    /// of access there.
+    fn shadow_offset(&self, paddr: u64, write: bool) -> Option<u64> {
+        let mode = self.shadow.mode(paddr)?;
+        let on = if write { mode.write_ram } else { mode.read_ram };
+        (on && paddr < self.low_ram).then_some(paddr)
+    }
+
+    /// A read of the shadow area that PAM does not route to RAM: the ROM answers, or nothing
+    /// (all ones). `None` outside the shadow area.
+    pub fn shadow_read(&self, paddr: u64) -> Option<u8> {
+        self.shadow.mode(paddr)?;
+        Some(
+            match (self.shadow_offset(paddr, false), self.rom_offset(paddr)) {
+                (Some(o), _) => self.ram[o as usize],
+                (None, Some(o)) => self.rom[o as usize],
+                (None, None) => 0xff,
+            },
+        )
+    }
+
+    /// A byte written to the shadow area: it reaches RAM if PAM says so. False outside it.
+    pub fn shadow_write(&mut self, paddr: u64, value: u8) -> bool {
+        if self.shadow.mode(paddr).is_none() {
+            return false;
+        }
+        if let Some(o) = self.shadow_offset(paddr, true) {
+            self.ram[o as usize] = value;
+        }
+        true
+    }
+
+    /// What backs a page of the shadow area: RAM when reads go there (writable if writes
+    /// do too), device-style access when only writes do, else the ROM as usual.
+    fn shadow_page(&mut self, page_addr: u64) -> Option<PageTarget> {
+        let mode = self.shadow.mode(page_addr)?;
+        if let Some(off) = self.shadow_offset(page_addr, false) {
+            // SAFETY: `off` is a page-aligned offset below `low_ram`, inside the mapping.
+            let ptr = unsafe { self.ram.as_mut_ptr().add(off as usize) };
+            return NonNull::new(ptr).map(|ptr| PageTarget::Host {
+                ptr,
+                writable: mode.write_ram,
+            });
+        }
+        mode.write_ram.then_some(PageTarget::Mmio)
+    }
+
     /// What backs the page at `page_addr`.
     pub fn page(&mut self, page_addr: u64) -> PageTarget {
+        if let Some(target) = self.shadow_page(page_addr) {
+            return target;
+        }
         if let Some(off) = self.ram_offset(page_addr) {
             // SAFETY: `off` is a page-aligned offset inside the mapping, which lives as long
             // as `self` and is never remapped.
@@ -110,6 +230,10 @@ impl GuestMemory {
     pub fn read(&self, paddr: u64, buf: &mut [u8]) -> bool {
         for (i, b) in buf.iter_mut().enumerate() {
             let a = paddr.wrapping_add(i as u64);
+            if let Some(v) = self.shadow_read(a) {
+                *b = v;
+                continue;
+            }
             *b = match (self.ram_offset(a), self.rom_offset(a)) {
                 (Some(o), _) => self.ram[o as usize],
                 (None, Some(o)) => self.rom[o as usize],
@@ -124,6 +248,15 @@ impl GuestMemory {
         let Some(last) = paddr.checked_add(data.len().saturating_sub(1) as u64) else {
             return false;
         };
+        if paddr < crate::shadow::SHADOW_AREA.end && last >= crate::shadow::SHADOW_AREA.start {
+            let all_ram = (paddr..=last).all(|a| self.shadow_offset(a, true).is_some());
+            if all_ram {
+                for (i, &v) in data.iter().enumerate() {
+                    self.shadow_write(paddr + i as u64, v);
+                }
+            }
+            return all_ram;
+        }
         // RAM regions are contiguous, so checking both ends and the hole boundaries suffices.
         let contiguous = |a: u64| self.ram_offset(a);
         let (Some(first_off), Some(last_off)) = (contiguous(paddr), contiguous(last)) else {
@@ -170,6 +303,31 @@ mod tests {
         assert!(!m.write(0x9ffff, &[1, 2]), "write into the VGA hole");
         assert!(!m.write(0x3f_ffff, &[1, 2]), "write past the end of RAM");
         assert!(!m.write(u64::MAX, &[1, 2]));
+    }
+
+    #[test]
+    fn file_backed_ram_is_copy_on_write() {
+        use std::io::Write;
+        let path = std::env::temp_dir().join(format!("nestor-mem-cow-{}", std::process::id()));
+        let mut f = std::fs::File::create(&path).unwrap();
+        let mut data = vec![0u8; 3 << 20];
+        data[(1 << 20) + 0x1234] = 0x5a;
+        f.write_all(&data).unwrap();
+        drop(f);
+        let f = std::fs::File::open(&path).unwrap();
+        let mut m = GuestMemory::from_file(&f, 1 << 20, 2, vec![0; 64 << 10]).unwrap();
+        let mut b = [0u8];
+        assert!(m.read(0x1234, &mut b) && b[0] == 0x5a);
+        assert!(m.write(0x1234, &[0xa5]));
+        assert!(m.read(0x1234, &mut b) && b[0] == 0xa5);
+        let on_disk = std::fs::read(&path).unwrap();
+        assert_eq!(on_disk[(1 << 20) + 0x1234], 0x5a, "the file never changes");
+        assert_eq!(
+            m.ram_regions(),
+            vec![(0, 0, 0xa_0000), (0x10_0000, 0x10_0000, 1 << 20)]
+        );
+        assert!(GuestMemory::from_file(&f, 100, 2, Vec::new()).is_err());
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]

@@ -26,14 +26,19 @@ fn build(
 
 pub(crate) fn attach_pc_devices(
     board: &mut Board,
+    audio: &nestor_sound::Mixer,
     serial: [Option<Box<dyn CharBackend>>; 4],
     debugcon: Option<Box<dyn CharBackend>>,
     post_log: Option<Box<dyn CharBackend>>,
     start: i64,
     ram_mib: u64,
 ) -> Result<(), MachineError> {
-    let mut devs = vec![
-        build(&nestor_pit::PLUGIN, &[], None, start)?,
+    let speaker = nestor_pcspk::PcSpeaker::new(audio.channel("pcspk"));
+    let mut pit = nestor_pit::Pit::new();
+    pit.connect_speaker(Box::new(speaker.wire()));
+    let mut devs: Vec<Box<dyn nestor_device::Device>> = vec![
+        Box::new(pit),
+        Box::new(speaker),
         Box::new(rtc_with_memory_size(start, ram_mib)),
         build(
             &nestor_post::PLUGIN,
@@ -57,6 +62,7 @@ pub(crate) fn attach_pc_devices(
         build(&nestor_hpet::PLUGIN, &[], None, start)?,
         Box::new(fw_cfg(ram_mib)?),
         build(&nestor_i8042::PLUGIN, &[], None, start)?,
+        build(&nestor_gameport::PLUGIN, &[], None, start)?,
         build(
             &nestor_vga::PLUGIN,
             &[("pci", "1".to_string())],
@@ -64,7 +70,7 @@ pub(crate) fn attach_pc_devices(
             start,
         )?,
         Box::new(nestor_ide::Ide::new()),
-        Box::new(crate::isa_dma::IsaDma::new()),
+        Box::new(crate::isa_dma::IsaDma::with_sound(audio.channel("sb16"))),
     ]);
     for ((base, irq), backend) in SERIAL_PORTS.into_iter().zip(serial) {
         let opts = [("iobase", format!("{base:#x}")), ("irq", irq.to_string())];

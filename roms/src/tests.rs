@@ -39,7 +39,15 @@ fn reset_vector_is_far_jump_into_f000() {
 
 #[test]
 fn images_are_deterministic() {
-    let built = [demo(), bench_int(), bench_string()];
+    let built = [
+        demo(),
+        bench_int(),
+        bench_string(),
+        tetris(),
+        bench_int64(),
+        bench_sse64(),
+    ];
+    assert_eq!(built.len(), programs::ALL.len());
     for ((name, build), image) in programs::ALL.iter().zip(built) {
         let first = build().expect("assemble");
         let second = build().expect("assemble");
@@ -59,9 +67,21 @@ fn instruction_counts_match_the_generated_code() {
         .collect();
     assert_eq!(
         measured,
-        [None, Some(BENCH_INT_INSNS), Some(BENCH_STRING_INSNS)]
+        [
+            None,
+            Some(BENCH_INT_INSNS),
+            Some(BENCH_STRING_INSNS),
+            None,
+            Some(BENCH_INT64_INSNS),
+            Some(BENCH_SSE64_INSNS)
+        ]
     );
-    for insns in [BENCH_INT_INSNS, BENCH_STRING_INSNS] {
+    for insns in [
+        BENCH_INT_INSNS,
+        BENCH_STRING_INSNS,
+        BENCH_INT64_INSNS,
+        BENCH_SSE64_INSNS,
+    ] {
         assert!(
             (190_000_000..210_000_000).contains(&insns),
             "{insns} is not ~200 M"

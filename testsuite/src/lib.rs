@@ -6,6 +6,7 @@
 //! [`flags`] says which flags each instruction form leaves undefined. Running the tests on
 //! the CPU is left to the runner that wires this to `nestor-cpu`.
 
+pub mod differential;
 pub mod flags;
 pub mod moo;
 pub mod regs;

@@ -251,7 +251,10 @@ fn cmpxchg(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
     if acc == dst {
         cpu.write_op(bus, i, 0, size, src)?;
     } else {
-        cpu.write_op(bus, i, 0, size, dst)?;
+        // Memory gets its write cycle; a register is not touched (not even zero-extended).
+        if i.op0_kind() == iced_x86::OpKind::Memory {
+            cpu.write_op(bus, i, 0, size, dst)?;
+        }
         cpu.set_gpr(0, size, dst);
     }
     cpu.set_lazy(FlagOp::Sub, size, acc, dst, acc.wrapping_sub(dst) & m);

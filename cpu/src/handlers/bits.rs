@@ -58,7 +58,7 @@ fn bt(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
     Ok(())
 }
 
-fn bsf_bsr(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
+pub(crate) fn bsf_bsr(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
     let size = op_size(i, 0);
     let src = cpu.read_op(bus, i, 1, size)?;
     let f = cpu.flags();
@@ -67,7 +67,7 @@ fn bsf_bsr(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
         cpu.set_flags((f & !ARITH) | ZF | parity(d));
         return Ok(());
     }
-    // TZCNT/LZCNT decode here only on models without BMI1/LZCNT, where F3 0F BC/BD is
+    // TZCNT/LZCNT come here only on models without BMI1/LZCNT, where F3 0F BC/BD is
     // REP BSF/BSR and the REP prefix is ignored (Linux's __ffs relies on it).
     let idx = if matches!(i.mnemonic(), Mnemonic::Bsf | Mnemonic::Tzcnt) {
         src.trailing_zeros()
@@ -112,22 +112,8 @@ pub(crate) fn register(t: &mut TableBuilder) {
         bsf_bsr,
         Meta::plain(Isa::I386),
     );
-    // No model advertises BMI1 or LZCNT: F3 0F BC/BD run as BSF/BSR, as on such CPUs.
-    t.add(
-        &[
-            Code::Tzcnt_r16_rm16,
-            Code::Tzcnt_r32_rm32,
-            Code::Lzcnt_r16_rm16,
-            Code::Lzcnt_r32_rm32,
-        ],
-        bsf_bsr,
-        Meta::plain(Isa::I386),
-    );
-    t.add(
-        &[Code::Tzcnt_r64_rm64, Code::Lzcnt_r64_rm64],
-        bsf_bsr,
-        Meta::plain(Isa::X64),
-    );
+    // F3 0F BC/BD (TZCNT/LZCNT) are registered by `bmi`, which falls back to `bsf_bsr` on
+    // models without BMI1/LZCNT.
 }
 
 #[cfg(test)]

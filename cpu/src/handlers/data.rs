@@ -192,6 +192,8 @@ const NOP_RM: &[Code] = &[
     Code::Reservednop_rm64_r64_0F19, Code::Reservednop_rm64_r64_0F1A, Code::Reservednop_rm64_r64_0F1B,
     Code::Reservednop_rm64_r64_0F1C, Code::Reservednop_rm64_r64_0F1D, Code::Reservednop_rm64_r64_0F1E,
     Code::Reservednop_rm64_r64_0F1F,
+    // iced names 0F 18 /6 and /7 with memory PREFETCHIT1/0: hint NOPs where not implemented.
+    Code::Prefetchit0_m8, Code::Prefetchit1_m8,
     // CET's ENDBR32/64 sit in the 0F 1E hint space: NOPs on a CPU without CET (no model
     // advertises it), and user code compiled with -fcf-protection starts every function with one.
     Code::Endbr32, Code::Endbr64,

@@ -45,7 +45,8 @@ fn hlt(cpu: &mut Cpu, _bus: &mut dyn Bus, _i: &Instruction) -> Exec {
 }
 
 fn cpuid(cpu: &mut Cpu, _bus: &mut dyn Bus, _i: &Instruction) -> Exec {
-    let r = cpu.model.leaf(cpu.gpr(0, 4) as u32, cpu.gpr(1, 4) as u32);
+    let (leaf, sub) = (cpu.gpr(0, 4) as u32, cpu.gpr(1, 4) as u32);
+    let r = cpu.model.leaf_in(leaf, sub, &cpu.s);
     for (reg, v) in [(0, r[0]), (3, r[1]), (1, r[2]), (2, r[3])] {
         cpu.set_gpr(reg, 4, u64::from(v));
     }

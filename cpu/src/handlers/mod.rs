@@ -6,13 +6,17 @@ use crate::table::TableBuilder;
 pub(crate) mod alu;
 pub(crate) mod bcd;
 pub(crate) mod bits;
+pub(crate) mod bmi;
 pub(crate) mod control;
 pub(crate) mod data;
 pub(crate) mod far;
 pub(crate) mod far64;
 pub(crate) mod flagops;
+pub(crate) mod gpr_ext;
 pub(crate) mod intr;
 pub(crate) mod io;
+#[cfg(test)]
+pub(crate) mod isa_tests;
 pub(crate) mod longmode;
 pub(crate) mod misc;
 pub(crate) mod muldiv;
@@ -24,6 +28,9 @@ pub(crate) mod string;
 pub(crate) mod system;
 pub(crate) mod task_insn;
 pub(crate) mod x87;
+pub(crate) mod xsave;
+#[cfg(test)]
+mod xsave_tests;
 
 pub(crate) fn register_all(t: &mut TableBuilder) {
     alu::register(t);
@@ -46,4 +53,7 @@ pub(crate) fn register_all(t: &mut TableBuilder) {
     longmode::register(t);
     x87::register(t);
     sse::register(t);
+    bmi::register(t);
+    gpr_ext::register(t);
+    xsave::register(t);
 }

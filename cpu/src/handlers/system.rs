@@ -142,6 +142,7 @@ impl Cpu {
             | has(m.features_ecx, ecx::PCID, cr4::PCIDE)
             | has(m.features_edx, edx::FXSR, cr4::OSFXSR)
             | has(m.features_edx, edx::SSE, cr4::OSXMMEXCPT)
+            | has(m.features_ecx, ecx::XSAVE, cr4::OSXSAVE)
     }
 
     fn write_cr4(&mut self, bus: &mut dyn Bus, v: u64) -> Exec {

@@ -313,7 +313,9 @@ impl Bar {
     fn write_masks(&self) -> (u32, u32) {
         let address = !(self.size - 1);
         match self.kind {
-            BarKind::Io => ((address as u32) & 0xfffc, 0),
+            // All 32 bits size as QEMU's do (SeaBIOS computes sizes from the whole register);
+            // an address above 0xFFFF simply decodes nothing.
+            BarKind::Io => ((address as u32) & !0x3, 0),
             BarKind::Memory32 => ((address as u32) & !0xf, 0),
             BarKind::Memory64 => ((address as u32) & !0xf, (address >> 32) as u32),
             BarKind::Rom => (((address as u32) & !0x7ff) | 1, 0),

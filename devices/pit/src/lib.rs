@@ -95,6 +95,31 @@ impl Default for PitState {
     }
 }
 
+/// What reaches the PC speaker: counter 2's OUT, passed on while port 0x61 bit 1 is set.
+/// A copy of the counter is enough to know the level at any later tick until the guest
+/// changes something, when the PIT sends a new one.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct SpeakerInput {
+    pub counter2: ChannelState,
+    /// Port 0x61 bit 1.
+    pub enabled: bool,
+}
+
+impl Default for SpeakerInput {
+    fn default() -> Self {
+        Self {
+            counter2: PitState::default().counter2,
+            enabled: false,
+        }
+    }
+}
+
+/// The wire from counter 2 and port 0x61 to the speaker (a separate device model).
+pub trait SpeakerLine: Send {
+    /// From virtual time `now_ns` on, the speaker hears `input`.
+    fn changed(&mut self, now_ns: u64, input: &SpeakerInput);
+}
+
 /// The 8254 timer with port 0x61.
 ///
 /// ```
@@ -114,6 +139,7 @@ impl Default for PitState {
 /// ```
 pub struct Pit {
     state: PitState,
+    speaker: Option<Box<dyn SpeakerLine>>,
 }
 
 impl Default for Pit {
@@ -128,6 +154,21 @@ impl Pit {
     pub fn new() -> Self {
         Self {
             state: PitState::default(),
+            speaker: None,
+        }
+    }
+
+    /// Wire counter 2 and port 0x61 to a speaker; it hears every change from now on.
+    pub fn connect_speaker(&mut self, line: Box<dyn SpeakerLine>) {
+        self.speaker = Some(line);
+    }
+
+    /// What the speaker hears now.
+    #[must_use]
+    pub fn speaker_input(&self) -> SpeakerInput {
+        SpeakerInput {
+            counter2: self.state.counter2.clone(),
+            enabled: self.state.speaker_enable,
         }
     }
 
@@ -290,6 +331,14 @@ impl Device for Pit {
         let t = self.state.irq0_checked_tick;
         write_bytewise(port, size, value, |p, byte| self.write_port(p, byte, t));
         self.sync(ctx);
+        let last = port.wrapping_add(u16::from(size.clamp(1, 4)) - 1);
+        let touches_speaker = [0x42, 0x43, 0x61].iter().any(|p| (port..=last).contains(p));
+        if touches_speaker && self.speaker.is_some() {
+            let input = self.speaker_input();
+            if let Some(line) = &mut self.speaker {
+                line.changed(ctx.now_ns(), &input);
+            }
+        }
     }
 
     fn reset(&mut self) {

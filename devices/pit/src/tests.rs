@@ -452,3 +452,51 @@ fn plugin_builds_a_pit() {
     config.options.insert("freq".into(), "1".into());
     assert!((PLUGIN.create)(&mut config).is_err());
 }
+
+/// Records what the PIT sends down the speaker wire.
+#[derive(Clone, Default)]
+struct WireLog(std::sync::Arc<std::sync::Mutex<Vec<(u64, SpeakerInput)>>>);
+
+impl SpeakerLine for WireLog {
+    fn changed(&mut self, now_ns: u64, input: &SpeakerInput) {
+        self.0.lock().unwrap().push((now_ns, input.clone()));
+    }
+}
+
+#[test]
+fn speaker_wire_hears_counter2_and_port61_changes_only() {
+    let mut pit = Pit::new();
+    let log = WireLog::default();
+    pit.connect_speaker(Box::new(log.clone()));
+    let mut ctx = FakeContext::new();
+    program(&mut pit, &mut ctx, 0, 2, 1000);
+    log.0.lock().unwrap().clear(); // the control port spoke; counter 0's own port does not
+    out(&mut pit, &mut ctx, 0x40, 7);
+    assert!(
+        log.0.lock().unwrap().is_empty(),
+        "counter 0 is not the speaker's"
+    );
+    ctx.now_ns = 5_000;
+    out(&mut pit, &mut ctx, 0x43, 0xb6);
+    out(&mut pit, &mut ctx, 0x42, 0x98);
+    out(&mut pit, &mut ctx, 0x42, 0x0a);
+    ctx.now_ns = 9_000;
+    out(&mut pit, &mut ctx, 0x61, 0x03);
+    let events = log.0.lock().unwrap().clone();
+    assert_eq!(events.len(), 4);
+    let (at, last) = events.last().unwrap();
+    assert_eq!(*at, 9_000);
+    assert!(last.enabled && last.counter2.gate);
+    assert_eq!(last.counter2.count_register, 0x0a98);
+    assert_eq!(*last, pit.speaker_input());
+    // The copy predicts OUT at later ticks exactly as the live counter does.
+    for tick in (20..20_000).step_by(37) {
+        let mut copy = last.counter2.clone();
+        copy.settle(tick);
+        assert_eq!(copy.output(tick), pit.state().counter2.output(tick));
+    }
+    // A word write to 0x42-0x43 reaches the speaker once per byte port touched.
+    pit.io_write(0x42, 2, 0xb600, &mut ctx);
+    assert_eq!(log.0.lock().unwrap().len(), 5);
+    assert!(!SpeakerInput::default().enabled);
+}

@@ -1,12 +1,16 @@
 //! `nestor`: the command-line front end. Flags follow QEMU's where one exists.
 
+mod accel;
+mod audio;
 mod bench;
+mod demo;
+mod display;
+mod gdb;
+mod snapshot;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use nestor_headless::{
-    exit_status, open_chardev, run_with_display, status, ChardevSpec, DisplayOutputs,
-};
+use nestor_headless::{exit_status, open_chardev, status, ChardevSpec, DisplayOutputs};
 use nestor_machine::{ClockMode, DriveSlot, DriveSpec, Machine, MachineConfig};
 use std::path::PathBuf;
 
@@ -21,6 +25,8 @@ struct Cli {
 enum Command {
     /// Run a machine headless (serial console on stdout by default).
     Run(Box<RunArgs>),
+    /// Resume a machine from a snapshot file (`run --snapshot-at`, `--snapshot-on-signal`).
+    Resume(Box<snapshot::ResumeArgs>),
     /// Measure the interpreter's speed on the built-in benchmark ROMs.
     Bench(bench::BenchArgs),
     /// Write a built-in ROM image to a file (to run it under another emulator).
@@ -43,10 +49,22 @@ enum ClockArg {
 
 #[derive(Args)]
 struct RunArgs {
-    /// Firmware: `nestor` for Nestor's own BIOS, or a raw ROM image (64 KiB to 1 MiB).
-    /// Without it the built-in demo guest runs.
-    #[arg(long, value_name = "FILE|nestor")]
+    #[command(flatten)]
+    accel: accel::AccelArgs,
+    /// Firmware: `nestor` for Nestor's own BIOS, a raw ROM image (64 KiB to 1 MiB), or
+    /// `none` to start a --kernel directly with no firmware. Without it the built-in demo
+    /// guest runs, or Nestor's BIOS when --kernel is given.
+    #[arg(long, value_name = "FILE|nestor|none")]
     bios: Option<PathBuf>,
+    /// VGA BIOS for third-party firmware (--bios FILE), offered to it through fw_cfg as
+    /// `vgaroms/NAME`, as QEMU does for SeaBIOS. Default: vgabios-stdvga.bin beside the
+    /// firmware file, when there is one.
+    #[arg(long, value_name = "FILE")]
+    vga_rom: Option<PathBuf>,
+    /// Boot order for Nestor's BIOS, as QEMU's: c = hard disk, d = CD-ROM, a = floppy
+    /// (e.g. `dc`). A --kernel always boots first.
+    #[arg(long, value_name = "ORDER", value_parser = parse_boot_order)]
+    boot: Option<Vec<nestor_bios::BootDevice>>,
     /// Hard disk image (raw or qcow2) on the primary IDE master.
     #[arg(long, value_name = "FILE")]
     hda: Option<PathBuf>,
@@ -59,7 +77,7 @@ struct RunArgs {
     /// Floppy image for drive A:.
     #[arg(long, value_name = "FILE")]
     fda: Option<PathBuf>,
-    /// CPU model: pentium-pro (32-bit) or nestor64 (x86-64).
+    /// CPU model: pentium-pro (32-bit), nestor64 (x86-64 with SSE2) or max (every extension).
     #[arg(long, value_name = "MODEL", default_value = "pentium-pro")]
     cpu: String,
     /// Keep the guest's disk writes in memory: images are never changed.
@@ -90,7 +108,8 @@ struct RunArgs {
     /// guest print the same bytes.
     #[arg(long)]
     deterministic: bool,
-    /// Boot this kernel directly, with no firmware: a Linux bzImage or a Multiboot ELF.
+    /// Boot this kernel (a Linux bzImage or a Multiboot ELF) after Nestor's BIOS has set up
+    /// the machine and its ACPI tables, as QEMU does; with --bios none, directly.
     #[arg(long, value_name = "FILE")]
     kernel: Option<PathBuf>,
     /// Initial ramdisk for --kernel; for a Multiboot kernel, a comma-separated list of modules.
@@ -108,16 +127,46 @@ struct RunArgs {
     /// Save the VGA text screen as UTF-8 lines when the run ends.
     #[arg(long, value_name = "PATH")]
     vga_text: Option<PathBuf>,
+    #[command(flatten)]
+    gdb: gdb::GdbArgs,
+    #[command(flatten)]
+    desktop: display::DesktopArgs,
+    #[command(flatten)]
+    snap: snapshot::SnapshotArgs,
+    #[command(flatten)]
+    audio: audio::AudioArgs,
 }
 
 fn parse_chardev(s: &str) -> Result<ChardevSpec, String> {
     s.parse()
 }
 
+fn parse_boot_order(s: &str) -> Result<Vec<nestor_bios::BootDevice>, String> {
+    use nestor_bios::BootDevice;
+    let order = s.strip_prefix("order=").unwrap_or(s);
+    let mut devices = Vec::new();
+    for c in order.chars() {
+        let d = match c {
+            'c' => BootDevice::HardDisk,
+            'd' => BootDevice::Cdrom,
+            'a' => BootDevice::Floppy,
+            _ => return Err(format!("unknown boot device '{c}' (use c, d or a)")),
+        };
+        if !devices.contains(&d) {
+            devices.push(d);
+        }
+    }
+    if devices.is_empty() {
+        return Err("empty boot order".into());
+    }
+    Ok(devices)
+}
+
 fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Run(args) => run(*args),
+        Command::Resume(args) => snapshot::resume(*args),
         Command::Bench(args) => bench::run(args),
         Command::Rom { name, out } => std::fs::write(&out, name.image())
             .with_context(|| format!("cannot write {}", out.display()))
@@ -147,9 +196,23 @@ fn init_tracing(trace: bool) {
 
 fn run(args: RunArgs) -> anyhow::Result<i32> {
     init_tracing(args.trace);
+    let mut bios_config = nestor_bios::BiosConfig::default();
+    if let Some(order) = &args.boot {
+        bios_config.boot_order = order.clone();
+    }
+    if args.kernel.is_some() {
+        bios_config
+            .boot_order
+            .insert(0, nestor_bios::BootDevice::Kernel);
+    }
     let mut config = match &args.bios {
         Some(path) if path.as_os_str() == "nestor" => {
-            MachineConfig::with_bios(nestor_bios::BiosConfig::default(), args.memory)
+            MachineConfig::with_bios(bios_config, args.memory)
+        }
+        None if args.kernel.is_some() => MachineConfig::with_bios(bios_config, args.memory),
+        Some(path) if path.as_os_str() == "none" => {
+            anyhow::ensure!(args.kernel.is_some(), "--bios none needs --kernel");
+            MachineConfig::new(nestor_roms::demo().to_vec(), args.memory)
         }
         Some(path) => {
             let rom = std::fs::read(path)
@@ -159,6 +222,9 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         None => MachineConfig::new(nestor_roms::demo().to_vec(), args.memory),
     };
     config.cpu_model = args.cpu.clone();
+    if let Some((name, rom)) = vga_rom(&args)? {
+        config.fw_cfg_files.push((format!("vgaroms/{name}"), rom));
+    }
     let drives = [
         (DriveSlot::Hda, &args.hda),
         (DriveSlot::Hdb, &args.hdb),
@@ -191,14 +257,38 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         config.post_log = open_chardev(&ChardevSpec::File(path.display().to_string()))?;
     }
     config.trace = args.trace;
-    config.kernel = kernel_spec(&args)?;
+    let third_party = config.bios.is_none() && args.bios.as_ref().is_some_and(|p| p != "none");
+    if third_party {
+        // Third-party firmware reads the kernel from fw_cfg, as under QEMU.
+        config.fw_cfg_kernel = kernel_spec(&args)?;
+    } else {
+        config.kernel = kernel_spec(&args)?;
+    }
+    let other_guest = args.bios.is_some() || args.kernel.is_some();
+    demo::apply(args.desktop.demo, other_guest, &mut config)?;
+    accel::apply(&args.accel, &mut config)?;
     let mut machine = Machine::new(config)?;
+    snapshot::record_kernel(
+        &mut machine,
+        args.kernel.as_deref(),
+        args.initrd.as_deref(),
+        &args.append,
+    );
     let display = DisplayOutputs {
         screenshot: args.screenshot.clone(),
         screenshot_at: args.screenshot_at,
         vga_text: args.vga_text.clone(),
     };
-    let exit = run_with_display(&mut machine, args.max_insns, &display)?;
+    let audio_session = audio::attach(&mut machine, &args.audio)?;
+    let exit = match args.gdb.address()? {
+        Some(addr) => gdb::run(&mut machine, &addr, &args.gdb, args.max_insns)?,
+        None if args.snap.active() => {
+            snapshot::run(&mut machine, &args.snap, args.max_insns, &display)?
+        }
+        None => display::run(&mut machine, &args.desktop, args.max_insns, &display)?,
+    };
+    audio::finish(&machine);
+    drop(audio_session);
     // Dropping the machine flushes every file backend before the process exits.
     drop(machine);
     let (code, message) = exit_status(exit);
@@ -206,6 +296,31 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         eprintln!("{m}");
     }
     Ok(code)
+}
+
+/// The VGA BIOS to hand third-party firmware: `--vga-rom`, or the stdvga BIOS found beside
+/// the firmware file (Debian's seabios package ships both in one folder).
+fn vga_rom(args: &RunArgs) -> anyhow::Result<Option<(String, Vec<u8>)>> {
+    let firmware = args
+        .bios
+        .as_ref()
+        .filter(|p| p.as_os_str() != "nestor" && p.as_os_str() != "none");
+    let path = match (&args.vga_rom, firmware) {
+        (Some(p), _) => p.clone(),
+        (None, Some(fw)) => {
+            let beside = fw.with_file_name("vgabios-stdvga.bin");
+            if !beside.is_file() {
+                return Ok(None);
+            }
+            beside
+        }
+        (None, None) => return Ok(None),
+    };
+    let rom = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let name = path
+        .file_name()
+        .map_or("vgabios.bin".into(), |n| n.to_string_lossy().into_owned());
+    Ok(Some((name, rom)))
 }
 
 /// Read `--kernel` and `--initrd` files.

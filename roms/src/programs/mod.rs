@@ -6,9 +6,19 @@
 //! module holds the part that makes it what it is.
 
 pub mod bench_int;
+pub mod bench_long;
 pub mod bench_string;
 pub mod common;
 pub mod demo;
+#[path = "../tetris.rs"]
+pub mod tetris;
+#[path = "../tetris_draw.rs"]
+pub mod tetris_draw;
+// The build script uses only part of the layout; the library (and its tests, which include
+// this module again) export it too.
+#[allow(dead_code, clippy::duplicate_mod)]
+#[path = "../tetris_layout.rs"]
+pub mod tetris_layout;
 
 use std::fmt;
 
@@ -61,4 +71,7 @@ pub const ALL: &[(&str, Build)] = &[
     ("demo", demo::build),
     ("bench_int", bench_int::build),
     ("bench_string", bench_string::build),
+    ("tetris", tetris::build),
+    ("bench_int64", bench_long::build_int),
+    ("bench_sse64", bench_long::build_sse),
 ];

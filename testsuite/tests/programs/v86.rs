@@ -79,7 +79,8 @@ fn v86_mode_with_iopl_0_traps_to_the_monitor() {
         m.reports(),
         [
             0x11, 0xd0, 0, 0, 4, 0xe6, 0x123, 0xd0, 0, 0, 0xa, 0xcd, 0xd0, 0, 0, 0xc, 0xfa, 0xd0,
-            0, 0, 0xd, 0xf4, 0x2_0002, 0x0700, 0x0123
+            // The #GP of HLT is a fault: the pushed EFLAGS has RF set (SDM 17.3.1.1).
+            0, 0, 0xd, 0xf4, 0x3_0002, 0x0700, 0x0123
         ]
     );
     assert!(!m.cpu.s.v86_mode());
@@ -125,7 +126,8 @@ fn v86_mode_vme_interrupt_redirection() {
     assert_eq!(m.run(BUDGET), RunExit::Halted);
     assert_eq!(
         m.reports(),
-        [0x21, 0x3002, 0x12, 0xd0, 0, 0, 6, 0xcd, 0xd0, 0, 0, 8, 0xf4, 0x2_0002, 0x0700, 0x0123]
+        // The #GP of HLT is a fault: the pushed EFLAGS has RF set (SDM 17.3.1.1).
+        [0x21, 0x3002, 0x12, 0xd0, 0, 0, 6, 0xcd, 0xd0, 0, 0, 8, 0xf4, 0x3_0002, 0x0700, 0x0123]
     );
 }
 
@@ -161,8 +163,9 @@ fn v86_mode_with_iopl_3_interrupts_through_the_idt() {
     assert_eq!(
         m.reports(),
         [
+            // The #GP of HLT is a fault: the pushed EFLAGS has RF set (SDM 17.3.1.1).
             0x20, 0x2_3202, 0x0700, 0x3202, 0xd0, 0, 0x112, 0x8, 0xcd, 0xd0, 0, 0, 0xa, 0xf4,
-            0x2_3202, 0x0700, 0x0123
+            0x3_3202, 0x0700, 0x0123
         ]
     );
 }

@@ -59,7 +59,9 @@ fn src64(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction, n: u32) -> Exec<u64>
         Ok(mm(cpu, i, n))
     } else {
         let (seg, off) = (cpu.mem_seg(i), cpu.effective_address(i));
-        cpu.read_mem(bus, seg, off, 8)
+        // PUNPCKL* mm, m32 read four bytes (alignment checks and page ends see only those).
+        let size = if i.memory_size().size() == 4 { 4 } else { 8 };
+        cpu.read_mem(bus, seg, off, size)
     }
 }
 
@@ -188,11 +190,12 @@ fn convert(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
             fp::from_int::<Double>(int(b, 0), mxcsr, f)
                 | fp::from_int::<Double>(int(b, 1), mxcsr, f) << 64
         };
-        commit(cpu, flags)?;
-        set_xmm(cpu, i, 0, r);
+        // Measured: the MMX transition happens even when the conversion raises #XM.
         if mm_reg {
             transition(cpu);
         }
+        commit(cpu, flags)?;
+        set_xmm(cpu, i, 0, r);
         return Ok(());
     }
     let trunc = matches!(c, C::Cvttps2pi_mm_xmmm64 | C::Cvttpd2pi_mm_xmmm128);
@@ -208,14 +211,16 @@ fn convert(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
                 << (32 * k)
         })
     };
+    transition(cpu);
     commit(cpu, flags)?;
     set_mm(cpu, i, 0, r);
     Ok(())
 }
 
-/// EMMS: all x87 registers empty.
+/// EMMS: all x87 registers empty; like every MMX instruction it sets TOP to 0 (measured).
 fn emms(cpu: &mut Cpu, _bus: &mut dyn Bus, _i: &Instruction) -> Exec {
     if enter(cpu)? {
+        cpu.s.x87.set_top(0);
         cpu.s.x87.ftw = 0;
     }
     Ok(())

@@ -55,7 +55,19 @@ fn io_bar_sizing_and_decoding() {
     c.add_bar(1, Bar::io(0x40)).unwrap();
     assert_eq!(c.read(0x14, 4), 1, "I/O indicator bit");
     c.write(0x14, 4, 0xffff_ffff);
-    assert_eq!(c.read(0x14, 4), 0x0000_ffc1, "16-bit decode, 64-byte size");
+    assert_eq!(
+        c.read(0x14, 4),
+        0xffff_ffc1,
+        "32-bit register, 64-byte size"
+    );
+    c.write(0x14, 4, 0x1_c001);
+    c.write(0x04, 2, u32::from(command::IO));
+    assert_eq!(
+        c.bar_address(1),
+        None,
+        "above the 64 KiB port space: decodes nothing"
+    );
+    c.write(0x04, 2, 0);
     c.write(0x14, 4, 0xc001);
     assert_eq!(c.bar_address(1), None, "I/O decoding off");
     assert!(c.write(0x04, 2, u32::from(command::IO)));

@@ -273,7 +273,11 @@ fn bar4_is_sized_and_programmed_through_config_space() {
     assert_eq!(ide.ports().len(), 4, "only the legacy ports");
     let pci = ide.pci().unwrap();
     pci.config_write(0x20, 4, 0xffff_ffff, &mut ctx);
-    assert_eq!(pci.config_read(0x20, 4), 0x0000_fff1, "16 ports, I/O");
+    assert_eq!(
+        pci.config_read(0x20, 4),
+        0xffff_fff1,
+        "16 ports, I/O, sized over 32 bits"
+    );
     pci.config_write(0x20, 4, 0xd000, &mut ctx);
     pci.config_write(0x04, 2, 0x0005, &mut ctx);
     assert!(ctx.remaps > 0);
