@@ -5,7 +5,7 @@
 //! mode itself; a Multiboot kernel is entered in flat 32-bit protected mode.
 
 use crate::loader::{
-    find_multiboot, load_initrd, load_multiboot, parse_setup_header, write, KernelKind, KernelSpec,
+    kind_of, load_initrd, load_multiboot, parse_setup_header, write, KernelKind, KernelSpec,
     LoadError, KERNEL_ADDR,
 };
 use crate::memory::GuestMemory;
@@ -40,30 +40,19 @@ pub fn load_after_firmware(
     cpu: &mut CpuState,
     ram_top: u64,
 ) -> Result<KernelKind, LoadError> {
-    let k = &spec.kernel;
-    if k.len() < 16 {
-        return Err(LoadError::TooSmall(k.len()));
+    let kind = kind_of(&spec.kernel)?;
+    match kind {
+        KernelKind::Linux => load_linux_real_mode(mem, spec, cpu, ram_top)?,
+        KernelKind::Multiboot => load_multiboot(mem, spec, cpu)?,
     }
-    if k.get(0x202..0x206) == Some(b"HdrS") {
-        load_linux_real_mode(mem, spec, cpu, ram_top)?;
-        return Ok(KernelKind::Linux);
-    }
-    if find_multiboot(k).is_some() {
-        load_multiboot(mem, spec, cpu)?;
-        return Ok(KernelKind::Multiboot);
-    }
-    Err(LoadError::NotAKernel)
+    Ok(kind)
 }
 
 /// What can be known of `spec` before the firmware runs: a bad kernel is an error at start-up,
 /// not a halted guest minutes later.
 pub fn check(spec: &KernelSpec) -> Result<(), LoadError> {
-    let k = &spec.kernel;
-    if k.len() < 16 {
-        return Err(LoadError::TooSmall(k.len()));
-    }
-    if k.get(0x202..0x206) == Some(b"HdrS") {
-        let h = parse_setup_header(k)?;
+    if kind_of(&spec.kernel)? == KernelKind::Linux {
+        let h = parse_setup_header(&spec.kernel)?;
         let max_cmdline = (h.cmdline_size as usize).min((SEGMENT_END - CMDLINE_OFF - 1) as usize);
         if spec.cmdline.len() > max_cmdline {
             return Err(LoadError::CmdlineTooLong(spec.cmdline.len(), max_cmdline));
@@ -74,9 +63,8 @@ pub fn check(spec: &KernelSpec) -> Result<(), LoadError> {
                 len: h.setup_len() as u64,
             });
         }
-        return Ok(());
     }
-    find_multiboot(k).map(|_| ()).ok_or(LoadError::NotAKernel)
+    Ok(())
 }
 
 fn load_linux_real_mode(

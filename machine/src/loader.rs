@@ -90,20 +90,26 @@ pub fn load(
     spec: &KernelSpec,
     cpu: &mut CpuState,
 ) -> Result<KernelKind, LoadError> {
-    let k = &spec.kernel;
+    let kind = kind_of(&spec.kernel)?;
+    match kind {
+        KernelKind::Linux => load_linux(mem, spec, cpu)?,
+        KernelKind::Multiboot => load_multiboot(mem, spec, cpu)?,
+    }
+    Ok(kind)
+}
+
+/// Which boot protocol the image speaks: a Linux setup header wins over a Multiboot header.
+pub(crate) fn kind_of(k: &[u8]) -> Result<KernelKind, LoadError> {
     // The smallest kernel is a bare Multiboot header and some code.
     if k.len() < 16 {
         return Err(LoadError::TooSmall(k.len()));
     }
     if k.get(0x202..0x206) == Some(b"HdrS") {
-        load_linux(mem, spec, cpu)?;
         return Ok(KernelKind::Linux);
     }
-    if find_multiboot(k).is_some() {
-        load_multiboot(mem, spec, cpu)?;
-        return Ok(KernelKind::Multiboot);
-    }
-    Err(LoadError::NotAKernel)
+    find_multiboot(k)
+        .map(|_| KernelKind::Multiboot)
+        .ok_or(LoadError::NotAKernel)
 }
 
 pub(crate) fn u8_at(b: &[u8], at: usize) -> u8 {
