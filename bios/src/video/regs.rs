@@ -1,6 +1,6 @@
 //! Programming the VGA through its ports: a mode's register set, the DAC, fonts in plane 2.
 
-use super::modes::{dac_entry, Kind, VgaMode};
+use super::modes::{Kind, VgaMode};
 use crate::io::{inb, outb};
 use crate::Platform;
 
@@ -68,24 +68,25 @@ pub fn dac_read(p: &mut dyn Platform, index: u8) -> [u8; 3] {
 
 /// Programs every register of `m` and loads its palette.
 pub fn program(p: &mut dyn Platform, m: &VgaMode) {
+    let r = m.regs();
     // Screen off and the sequencer in reset while the clocks change.
     seq_write(p, 0x00, 0x01);
-    seq_write(p, 0x01, m.seq[0] | 0x20);
-    outb(p, MISC_WRITE, m.misc);
-    for (i, v) in m.seq.iter().enumerate().skip(1) {
-        seq_write(p, i as u8 + 1, *v);
+    seq_write(p, 0x01, r.seq[1] | 0x20);
+    outb(p, MISC_WRITE, r.misc);
+    for (i, v) in r.seq.iter().enumerate().skip(2) {
+        seq_write(p, i as u8, *v);
     }
     seq_write(p, 0x00, 0x03);
     // CRTC registers 0..=7 are write-protected until bit 7 of register 0x11 is cleared.
-    crtc_write(p, 0x11, m.crtc[0x11] & 0x7F);
-    for (i, v) in m.crtc.iter().enumerate() {
+    crtc_write(p, 0x11, r.crtc[0x11] & 0x7F);
+    for (i, v) in r.crtc.iter().enumerate() {
         crtc_write(p, i as u8, *v);
     }
-    for (i, v) in m.gc.iter().enumerate() {
+    for (i, v) in r.gc.iter().enumerate() {
         gc_write(p, i as u8, *v);
     }
     inb(p, STATUS1);
-    for (i, v) in m.ac.iter().enumerate() {
+    for (i, v) in r.attr.iter().enumerate() {
         outb(p, AC_INDEX, i as u8);
         outb(p, AC_INDEX, *v);
     }
@@ -94,15 +95,15 @@ pub fn program(p: &mut dyn Platform, m: &VgaMode) {
     outb(p, AC_INDEX, 0x20);
     outb(p, DAC_MASK, 0xFF);
     let entries = if m.kind == Kind::Linear8 { 256 } else { 64 };
+    let colors = m.palette().colors();
     for i in 0..256usize {
-        let rgb = if i < entries {
-            dac_entry(m.dac, i)
-        } else {
-            [0, 0, 0]
+        let rgb = match colors.get(i) {
+            Some(rgb) if i < entries => *rgb,
+            _ => [0, 0, 0],
         };
         dac_write(p, i as u8, rgb);
     }
-    seq_write(p, 0x01, m.seq[0]);
+    seq_write(p, 0x01, r.seq[1]);
 }
 
 /// Runs `f` with plane 2 (the font plane) mapped flat at A0000, then restores text-mode

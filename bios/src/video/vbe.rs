@@ -4,9 +4,10 @@
 use crate::call::{r, Call, Outcome};
 use crate::guest::{read_vec, wr8};
 use crate::io::{inw, outw};
-use crate::video::{modes, regs};
+use crate::video::regs;
 use crate::{pci, BiosState, Platform};
 use nestor_cpu::SegReg;
+use nestor_vga::modes::DacPalette;
 
 const DISPI_INDEX: u16 = 0x1CE;
 const DISPI_DATA: u16 = 0x1CF;
@@ -253,8 +254,8 @@ fn set_mode(st: &mut BiosState, c: &mut Call) -> u16 {
     }
     dispi_write(p, REG_ENABLE, enable);
     if bpp == 8 {
-        for i in 0..256usize {
-            regs::dac_write(p, i as u8, modes::dac_entry(modes::Dac::Vga256, i));
+        for (i, rgb) in DacPalette::Vga256.colors().into_iter().enumerate() {
+            regs::dac_write(p, i as u8, rgb);
         }
     }
     st.vbe_mode = bx & 0xC1FF;
