@@ -607,6 +607,10 @@ fn unary(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
             (0, 0)
         };
         x.underflow(Some(dst), pops);
+        if matches!(m, M::Fsin | M::Fcos | M::Fprem | M::Fprem1) {
+            // Measured (differential harness): a stack fault clears C2, keeps C0 and C3.
+            x.fsw &= !fsw::C2;
+        }
         return Ok(());
     }
     let (a, b, fcw) = (x.st(0), x.st(1), x.fcw);
@@ -621,7 +625,11 @@ fn unary(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
         M::Fprem | M::Fprem1 => {
             let p = ops::prem(a, b, m == M::Fprem1, fcw);
             x.commit(0, p.res, 0);
-            if !p.res.aborts(fcw) && p.res.exc & exc::IE == 0 {
+            if p.res.exc & exc::IE != 0 || a.is_nan() || b.is_nan() {
+                // Measured (differential harness): no quotient; C2 and C1 cleared, C0 and
+                // C3 kept.
+                x.fsw &= !(fsw::C2 | fsw::C1);
+            } else if !p.res.aborts(fcw) {
                 let q = p.q;
                 x.set_cc(q & 2 != 0, p.incomplete, q & 1 != 0, q & 4 != 0);
             }
@@ -646,6 +654,10 @@ fn two_results(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
         return Ok(());
     }
     let x = &mut cpu.s.x87;
+    if i.mnemonic() != Mnemonic::Fxtract && (x.is_empty(0) || !x.is_empty(7)) {
+        // Measured (differential harness): a stack fault of FPTAN/FSINCOS clears C2.
+        x.fsw &= !fsw::C2;
+    }
     if x.is_empty(0) {
         x.underflow(Some(0), 0);
         // Measured (differential harness): the indefinite is pushed even onto a full ST7.

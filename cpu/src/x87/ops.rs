@@ -37,9 +37,11 @@ pub fn prem(a: F80, b: F80, nearest: bool, fcw: u16) -> Prem {
         return Prem::done(Res::invalid());
     }
     let with_de = |r: Res| add_de(r, de, fcw);
+    // ST0 as the remainder: a denormal one is still tiny (UE unmasked: rebiased, measured).
+    let unchanged = || a.unpack().map_or(Res::ok(a), |x| finish(x, EXTENDED, fcw));
     let (Some(x), Some(y)) = (a.unpack(), b.unpack()) else {
         // ST0 zero, or ST1 infinite: ST0 is the remainder.
-        return Prem::done(with_de(Res::ok(a)));
+        return Prem::done(with_de(unchanged()));
     };
     let d = x.exp - y.exp;
     let (mx, my) = (x.sig >> 64, y.sig >> 64);
@@ -54,7 +56,7 @@ pub fn prem(a: F80, b: F80, nearest: bool, fcw: u16) -> Prem {
                 incomplete: false,
             };
         }
-        return Prem::done(with_de(Res::ok(a)));
+        return Prem::done(with_de(unchanged()));
     }
     let partial = d >= 64;
     let skip = if partial { 32 * ((d - 32) / 32) } else { 0 };

@@ -213,6 +213,12 @@ pub fn trig(f: Trig, a: F80, fcw: u16) -> Option<Res> {
 /// below 1 (the next terms sit far below the 64-bit significand).
 fn tiny_trig(f: Trig, x: &Ext) -> Option<Ext> {
     Some(match f {
+        // A power of two has its predecessor in the binade below.
+        Trig::Sin if x.sig == 1 << 127 => Ext {
+            exp: x.exp - 1,
+            sig: u128::MAX,
+            ..*x
+        },
         Trig::Sin => Ext {
             sig: x.sig - 1,
             ..*x
@@ -321,7 +327,8 @@ pub fn f2xm1(a: F80, fcw: u16) -> Res {
     };
     if x.exp >= 0 {
         // Outside the domain the hardware hands the operand back, inexact (measured on
-        // Intel); ±1 are exact.
+        // Intel). ±1 give the exact 1 and -½, yet with PE, and C1 set for +1 (measured on
+        // AMD: the hardware's approximation is rounded, not exact).
         let v = match (x.sig == 1 << 127 && x.exp == 0, x.sign) {
             (true, false) => F80::ONE,
             (true, true) => F80::new(true, 0x3ffe, 1 << 63),
@@ -337,7 +344,12 @@ pub fn f2xm1(a: F80, fcw: u16) -> Res {
                 )
             }
         };
-        return add_de(Res::ok(v), de, fcw);
+        let r = Res {
+            val: v,
+            exc: exc::PE,
+            up: !x.sign,
+        };
+        return add_de(r, de, fcw);
     }
     let v = if x.exp < -120 {
         // (x·ln2)²/2 lies below the sticky bit of x·ln2.
@@ -359,6 +371,9 @@ pub fn yl2x(y: F80, x: F80, plus1: bool, fcw: u16) -> Res {
         Ok(d) => d,
         Err(r) => return r,
     };
+    if plus1 && x.class() != Class::Infinity && x.sign() && at_most_minus_one(x) {
+        return add_de(undefined_log2_1p(y, x), de, fcw);
+    }
     let l = if plus1 { log2_1p(x) } else { log2(x) };
     let r = match l {
         Log::Invalid => Res::invalid(),
@@ -387,6 +402,27 @@ pub fn yl2x(y: F80, x: F80, plus1: bool, fcw: u16) -> Res {
         },
     };
     add_de(r, de, fcw)
+}
+
+/// x ≤ -1 (x finite and negative).
+fn at_most_minus_one(x: F80) -> bool {
+    x.unpack().is_some_and(|e| e.exp >= 0)
+}
+
+/// FYL2XP1 with x ≤ -1, far outside its domain (SDM: result undefined). Measured on AMD:
+/// no invalid operation or division by zero; a finite non-zero y gives x back, inexact; a
+/// zero or infinite y gives that zero or infinity with the sign of x·y.
+fn undefined_log2_1p(y: F80, x: F80) -> Res {
+    let sign = x.sign() ^ y.sign();
+    match y.class() {
+        Class::Zero => Res::ok(F80::zero(sign)),
+        Class::Infinity => Res::ok(F80::inf(sign)),
+        _ => Res {
+            val: x,
+            exc: exc::PE,
+            up: false,
+        },
+    }
 }
 
 enum Log {
@@ -471,5 +507,20 @@ fn log2_1p(x: F80) -> Log {
     match (ln, ext(q(LOG2E_Q))) {
         (Some(ln), Some(l2e)) => Log::Finite(mul_ext(&ln, &l2e)),
         _ => Log::Zero(false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{trig, Trig, F80};
+
+    #[test]
+    fn sine_of_a_tiny_power_of_two_rounded_down_steps_into_the_binade_below() {
+        // Measured on the host: FSIN of 2^-896 with RC = down gives 3c7e:ffffffffffffffff.
+        let x = F80::new(false, 0x3c7f, 1 << 63);
+        let r = trig(Trig::Sin, x, 0x077f).map(|r| r.val);
+        assert_eq!(r, Some(F80::new(false, 0x3c7e, u64::MAX)));
+        let r = trig(Trig::Sin, x, 0x037f).map(|r| r.val);
+        assert_eq!(r, Some(x));
     }
 }

@@ -5,12 +5,14 @@
 //! Division: #DE is compared, not avoided; three times in four a DIV/IDIV is preceded by
 //! `XOR EDX,EDX` (or `XOR AH,AH`) so that most divisions complete.
 
+pub mod approx;
 pub mod catalog;
 pub mod compare;
 pub mod gen;
 pub mod interp;
 pub mod layout;
 pub mod native;
+pub mod operands;
 pub mod state;
 
 use catalog::Catalog;
@@ -137,7 +139,7 @@ pub fn run(cfg: &Config) -> Result<Report, String> {
         let natives = run_native(&mut batch, &jobs, t, cfg.bitness)?;
         for (job, nat) in jobs.iter().zip(natives) {
             report.sequences += 1;
-            let got = interp.run(&job.init, &job.mem, &job.seq.code, job.seq.end, 100_000);
+            let got = interp_run(&mut interp, &job.seq, &job.init, &job.mem, &nat.ctx);
             if nat.ctx.vector == CHILD_DIED {
                 report.child_deaths += 1;
             }
@@ -184,6 +186,9 @@ pub struct Pair {
     pub native_mem: Vec<u8>,
     pub interp: Context,
     pub interp_mem: Vec<u8>,
+    /// The interpreter's result before [`approx::reconcile`] (equal to `interp` unless the
+    /// last instruction is compared within a documented accuracy).
+    pub interp_raw: Context,
     /// The differences `compare::diff` finds (empty: agreement).
     pub diffs: Vec<String>,
 }
@@ -222,13 +227,15 @@ pub fn run_bytes(bits: u32, code: &[u8], init: &Context, mem: &[u8]) -> Result<P
     let nat = run_native(&mut batch, std::slice::from_ref(&job), t, bits)?;
     let nat = &nat[0];
     let mut interp = interp::Interp::new(bits);
-    let got = interp.run(&job.init, &job.mem, &job.seq.code, job.seq.end, 100_000);
+    let raw = interp.run(&job.init, &job.mem, &job.seq.code, job.seq.end, 100_000);
+    let got = interp_run(&mut interp, &job.seq, &job.init, &job.mem, &nat.ctx);
     let diffs = compare::diff(&job.seq, &nat.ctx, &nat.mem, &got.ctx, &got.mem, bits);
     Ok(Pair {
         native: nat.ctx,
         native_mem: nat.mem.clone(),
         interp: got.ctx,
         interp_mem: got.mem,
+        interp_raw: raw.ctx,
         diffs,
     })
 }
@@ -264,13 +271,7 @@ impl Probe {
             self.bits,
         )?;
         let nat = &nat[0];
-        let got = interp.run(
-            &probe.init,
-            &probe.mem,
-            &probe.seq.code,
-            probe.seq.end,
-            100_000,
-        );
+        let got = interp_run(interp, &probe.seq, &probe.init, &probe.mem, &nat.ctx);
         let d = compare::diff(
             &probe.seq, &nat.ctx, &nat.mem, &got.ctx, &got.mem, self.bits,
         );
@@ -298,6 +299,26 @@ impl Probe {
         }
         Ok(best)
     }
+}
+
+/// The interpreter's result for `seq`; after an instruction of documented accuracy only
+/// (see [`approx`]), reconciled with the host's `native` result within that accuracy.
+fn interp_run(
+    interp: &mut interp::Interp,
+    seq: &Sequence,
+    init: &Context,
+    mem: &[u8],
+    native: &Context,
+) -> interp::Outcome {
+    let mut got = interp.run(init, mem, &seq.code, seq.end, 100_000);
+    let Some(last) = seq.insns.last() else {
+        return got;
+    };
+    if approx::kind(last.insn.code()).is_some() {
+        let pre = interp.run(init, mem, &seq.code, last.ip, 100_000);
+        got.ctx = approx::reconcile(seq, &pre.ctx, &pre.mem, native, &got.ctx);
+    }
+    got
 }
 
 fn job_text(job: &Job) -> String {

@@ -2,7 +2,6 @@
 //! handler shape `xmm1 = f(xmm1, xmm2/m128, imm8, XMM0)` that most of them fit.
 
 use super::float::commit;
-use super::fp::mx;
 use super::{enter, set_xmm, src128, xmm};
 use crate::fault::{Exec, Fault};
 use crate::{Bus, Cpu};
@@ -20,15 +19,9 @@ pub(super) fn gate(cpu: &Cpu, has: bool) -> Exec {
     enter(cpu)
 }
 
-/// Merge MXCSR flags as `float::commit` does, except that an unmasked overflow or underflow
-/// is reported without PE (what the host CPU does: MULPS/DPPS with UM clear give UE|DE).
+/// Merge MXCSR flags as `float::commit` does (`fp` already reports PE of an unmasked
+/// overflow or underflow from the unbounded-exponent result, as the host does).
 pub(super) fn commit_fp(cpu: &mut Cpu, flags: u32) -> Exec {
-    let unmasked = !(cpu.s.x87.mxcsr >> mx::MASK_SHIFT) & 0x3f;
-    let flags = if flags & (mx::OE | mx::UE) & unmasked != 0 {
-        flags & !mx::PE
-    } else {
-        flags
-    };
     commit(cpu, flags)
 }
 

@@ -38,7 +38,14 @@ pub(super) fn commit(cpu: &mut Cpu, flags: u32) -> Exec {
     } else {
         flags & 0x3f
     };
-    cpu.s.x87.mxcsr = mxcsr | recorded;
+    commit_exactly(cpu, recorded)
+}
+
+/// Merge exactly `recorded` into MXCSR; fault if any of them is unmasked.
+pub(super) fn commit_exactly(cpu: &mut Cpu, recorded: u32) -> Exec {
+    let mxcsr = cpu.s.x87.mxcsr;
+    let unmasked = !(mxcsr >> mx::MASK_SHIFT) & 0x3f;
+    cpu.s.x87.mxcsr = mxcsr | (recorded & 0x3f);
     if recorded & unmasked != 0 {
         return Err(if cpu.s.cr4 & cr4::OSXMMEXCPT != 0 {
             Fault::XM

@@ -199,7 +199,43 @@ pub(crate) fn arith<F: Fp>(op: Op, a: u128, b: u128, mxcsr: u32, flags: &mut u32
             r.status |= Status::OVERFLOW;
         }
     }
+    if undelivered::<F>(r.status, r.value.to_bits(), mxcsr) {
+        r.status.set(Status::INEXACT, unbounded_inexact(op, x, y));
+    }
     finish(r, mxcsr, flags)
+}
+
+/// Does an unmasked overflow or underflow exception stop this result? Then PE reports
+/// whether the result with an unbounded exponent is inexact (measured on the host: an
+/// exact product 2^-130·(1+2^-23) raises UE alone, an exact overflow OE alone).
+fn undelivered<F: Fp>(status: Status, bits: u128, mxcsr: u32) -> bool {
+    let unmasked = |e: u32| mxcsr & (e << mx::MASK_SHIFT) == 0;
+    let tiny = status.contains(Status::UNDERFLOW) || is_denormal::<F>(bits);
+    unmasked(mx::OE) && status.contains(Status::OVERFLOW) || unmasked(mx::UE) && tiny
+}
+
+/// Is `op` on `x` and `y`, rounded to `F`'s precision with an unbounded exponent, inexact?
+fn unbounded_inexact<F: Fp>(op: Op, x: F, y: F) -> bool {
+    let (qx, qy): (Quad, Quad) = (widen_q(x), widen_q(y));
+    let rm = Round::NearestTiesToEven;
+    let q = match op {
+        Op::Add => qx.add_r(qy, rm),
+        Op::Sub => qx.sub_r(qy, rm),
+        Op::Mul => qx.mul_r(qy, rm),
+        _ => qx.div_r(qy, rm),
+    };
+    q.status.contains(Status::INEXACT) || !fits::<F>(q.value)
+}
+
+/// Does `q`'s significand fit `F`'s precision (whatever its exponent)?
+fn fits<F: Fp>(q: Quad) -> bool {
+    if !q.is_finite_non_zero() {
+        return true;
+    }
+    let unit = q.scalbn(-q.ilogb());
+    !F::from_quad(unit, Round::NearestTiesToEven)
+        .status
+        .contains(Status::INEXACT)
 }
 
 fn widen_q<F: Fp>(x: F) -> Quad {
@@ -419,6 +455,9 @@ pub(crate) fn narrow(v: u128, mxcsr: u32, flags: &mut u32) -> u128 {
     if r.value.is_finite() && q.is_finite() && q.ilogb() > Single::MAX_EXP {
         r.status |= Status::OVERFLOW | Status::INEXACT;
     }
+    if undelivered::<Single>(r.status, r.value.to_bits(), mxcsr) {
+        r.status.set(Status::INEXACT, !fits::<Single>(q));
+    }
     finish::<Single>(r, mxcsr, flags)
 }
 
@@ -455,5 +494,30 @@ fn approx(rsqrt: bool, v: u128) -> u128 {
         r & S
     } else {
         r
+    }
+}
+
+#[cfg(test)]
+mod unmasked_tests {
+    use super::{arith, mx, Op};
+    use rustc_apfloat::ieee::Single;
+
+    /// Flags of MULSS `a`·`b` under `mxcsr` (known answers measured on the host CPU).
+    fn mul_flags(a: u128, b: u128, mxcsr: u32) -> u32 {
+        let mut f = 0;
+        arith::<Single>(Op::Mul, a, b, mxcsr, &mut f);
+        f
+    }
+
+    #[test]
+    fn unmasked_overflow_and_underflow_report_pe_of_the_unbounded_result() {
+        // 2^-130·(1+2^-23): exact with an unbounded exponent, inexact as a denormal.
+        assert_eq!(mul_flags(0x0d80_0001, 0x3080_0000, 0x1780), mx::UE);
+        assert_eq!(mul_flags(0x0d80_0001, 0x3080_0001, 0x1780), mx::UE | mx::PE);
+        // Masked, the denormal's rounding is what counts.
+        assert_eq!(mul_flags(0x0d80_0001, 0x3080_0000, 0x1f80), mx::UE | mx::PE);
+        // 2^160: exact unbounded.
+        assert_eq!(mul_flags(0x7000_0000, 0x5000_0000, 0x1b80), mx::OE);
+        assert_eq!(mul_flags(0x7000_0001, 0x5000_0001, 0x1b80), mx::OE | mx::PE);
     }
 }

@@ -2,7 +2,8 @@
 //! or MXCSR names, with imm8 bit 3 suppressing the precision exception) and the dot products
 //! DPPS/DPPD, computed with the IEEE operations of `fp` in Intel's order.
 
-use super::ext::{commit_fp, gate};
+use super::ext::gate;
+use super::float::{commit, commit_exactly};
 use super::fp::{self, mx, Fp, Op};
 use super::{set_xmm, src128, src_low, xmm};
 use crate::cpuid::ecx;
@@ -68,21 +69,41 @@ pub(crate) fn round(m: M, a: u128, b: u128, imm: u8, mxcsr: u32, flags: &mut u32
 
 /// DPPS/DPPD: products of the lanes imm8[7:4] selects (others +0.0), summed pairwise
 /// ((0+1)+(2+3) for singles), the sum written to the lanes imm8[3:0] selects (others +0.0).
+/// The multiplies and the additions are two steps, each with MXCSR's rules of its own: an
+/// unmasked IE/DE/ZE of a step records only those flags of that step, and an unmasked
+/// exception of the multiplies stops before the additions (measured on the host: PE of a
+/// product stays recorded when the sum of ∞ and -∞ raises an unmasked IE). `flags` gets
+/// the flags to record, exactly.
 fn dot<F: Fp>(a: u128, b: u128, imm: u8, mxcsr: u32, flags: &mut u32) -> u128 {
     let w = F::W;
     let n = 128 / w;
     let mask = u128::MAX >> (128 - w);
+    let unmasked = !(mxcsr >> mx::MASK_SHIFT) & 0x3f;
+    let step = |f: u32| {
+        let pre = f & (mx::IE | mx::DE | mx::ZE);
+        if pre & unmasked != 0 {
+            pre
+        } else {
+            f
+        }
+    };
     let l = |v: u128, k: u32| (v >> (k * w)) & mask;
+    let mut products = 0;
     let prods: Vec<u128> = (0..n)
         .map(|k| {
             if imm >> (4 + k) & 1 != 0 {
-                fp::arith::<F>(Op::Mul, l(a, k), l(b, k), mxcsr, flags)
+                fp::arith::<F>(Op::Mul, l(a, k), l(b, k), mxcsr, &mut products)
             } else {
                 0
             }
         })
         .collect();
-    let mut add = |x: u128, y: u128| fp::arith::<F>(Op::Add, x, y, mxcsr, flags);
+    *flags |= step(products);
+    if products & unmasked != 0 {
+        return 0;
+    }
+    let mut sums = 0;
+    let mut add = |x: u128, y: u128| fp::arith::<F>(Op::Add, x, y, mxcsr, &mut sums);
     let sum = if n == 4 {
         let lo = add(prods[0], prods[1]);
         let hi = add(prods[2], prods[3]);
@@ -90,6 +111,7 @@ fn dot<F: Fp>(a: u128, b: u128, imm: u8, mxcsr: u32, flags: &mut u32) -> u128 {
     } else {
         add(prods[0], prods[1])
     };
+    *flags |= step(sums);
     (0..n).fold(0u128, |r, k| {
         if imm >> k & 1 != 0 {
             r | (sum & mask) << (k * w)
@@ -118,10 +140,17 @@ fn handler(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
     };
     let (a, imm, mxcsr, mut flags) = (xmm(cpu, i, 0), i.immediate8(), cpu.s.x87.mxcsr, 0);
     let r = match m {
-        M::Dpps | M::Dppd => dp(m == M::Dpps, a, b, imm, mxcsr, &mut flags),
-        _ => round(m, a, b, imm, mxcsr, &mut flags),
+        M::Dpps | M::Dppd => {
+            let r = dp(m == M::Dpps, a, b, imm, mxcsr, &mut flags);
+            commit_exactly(cpu, flags)?;
+            r
+        }
+        _ => {
+            let r = round(m, a, b, imm, mxcsr, &mut flags);
+            commit(cpu, flags)?;
+            r
+        }
     };
-    commit_fp(cpu, flags)?;
     set_xmm(cpu, i, 0, r);
     Ok(())
 }
