@@ -42,4 +42,37 @@ pub trait Bus {
     /// A device asked the machine to stop (exit request, reset): the CPU returns from `run`
     /// at the next instruction boundary.
     fn stop_requested(&self) -> bool;
+
+    // ----- the local APIC's registers the CPU reaches without MMIO (defaults: no APIC) -----
+
+    /// Time-stamp counter ticks since power-on after `retired` instructions, by the machine's
+    /// virtual clock (so it runs on while the CPU is halted); `None`: one per instruction.
+    fn tsc_ticks(&mut self, retired: u64) -> Option<u64> {
+        let _ = retired;
+        None
+    }
+    /// The guest wrote the TSC: it now reads `offset` plus [`Bus::tsc_ticks`].
+    fn tsc_written(&mut self, offset: u64) {
+        let _ = offset;
+    }
+    /// The local APIC's task priority register (CR8 reads bits 7:4); `None`: no local APIC.
+    fn apic_tpr(&mut self) -> Option<u8> {
+        None
+    }
+    /// MOV to CR8: the task priority becomes `tpr` (CR8 << 4). Interrupt acceptance changes
+    /// with it, so the CPU polls the INTR line again afterwards.
+    fn set_apic_tpr(&mut self, tpr: u8) {
+        let _ = tpr;
+    }
+    /// RDMSR IA32_TSC_DEADLINE after `retired` instructions; `None`: no local APIC.
+    fn tsc_deadline(&mut self, retired: u64) -> Option<u64> {
+        let _ = retired;
+        None
+    }
+    /// WRMSR IA32_TSC_DEADLINE after `retired` instructions, for a TSC that reads `offset`
+    /// plus [`Bus::tsc_ticks`]. Returns false when there is no local APIC to take it.
+    fn set_tsc_deadline(&mut self, retired: u64, deadline: u64, offset: u64) -> bool {
+        let _ = (retired, deadline, offset);
+        false
+    }
 }

@@ -182,7 +182,9 @@ pub const NESTOR64: CpuModel = CpuModel {
     signature: 0x0003_06a9,
     // 64-byte CLFLUSH lines, one logical processor, APIC ID 0.
     leaf1_ebx: 8 << 8 | 1 << 16,
+    // APIC: the machine's local APIC at 0xFEE00000 (TPR also through CR8).
     features_edx: edx::FPU
+        | edx::APIC
         | edx::FXSR
         | edx::VME
         | edx::DE
@@ -201,7 +203,8 @@ pub const NESTOR64: CpuModel = CpuModel {
         | edx::MMX
         | edx::SSE
         | edx::SSE2,
-    features_ecx: ecx::MONITOR | ecx::CX16 | ecx::PCID,
+    // TSC_DEADLINE: IA32_TSC_DEADLINE reaches the machine's local APIC through the bus.
+    features_ecx: ecx::MONITOR | ecx::CX16 | ecx::PCID | ecx::TSC_DEADLINE,
     // No descriptors: one iteration, all bytes null.
     cache_descriptors: [1, 0, 0, 0],
     // 64-byte monitor lines; enumeration of extensions and interrupts as break events; no

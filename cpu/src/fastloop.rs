@@ -58,6 +58,28 @@ impl Bus for WatchedBus<'_> {
     fn stop_requested(&self) -> bool {
         self.inner.stop_requested()
     }
+    fn tsc_ticks(&mut self, retired: u64) -> Option<u64> {
+        self.inner.tsc_ticks(retired)
+    }
+    fn tsc_written(&mut self, offset: u64) {
+        self.touched = true;
+        self.inner.tsc_written(offset);
+    }
+    fn apic_tpr(&mut self) -> Option<u8> {
+        self.inner.apic_tpr()
+    }
+    fn set_apic_tpr(&mut self, tpr: u8) {
+        self.touched = true;
+        self.inner.set_apic_tpr(tpr);
+    }
+    fn tsc_deadline(&mut self, retired: u64) -> Option<u64> {
+        self.touched = true;
+        self.inner.tsc_deadline(retired)
+    }
+    fn set_tsc_deadline(&mut self, retired: u64, deadline: u64, offset: u64) -> bool {
+        self.touched = true;
+        self.inner.set_tsc_deadline(retired, deadline, offset)
+    }
 }
 
 /// The decoded page the last full fetch found RIP on. While nothing a fetch depends on has

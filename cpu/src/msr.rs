@@ -2,14 +2,17 @@
 //! SYSCALL MSRs, FS/GS bases, TSC_AUX, TSC_DEADLINE, DEBUGCTL, SPEC_CTRL/PRED_CMD and the
 //! identification MSRs an OS probes. Each exists only in a model with the matching CPUID
 //! bit; the Pentium Pro set (MTRRs, PAT, APIC_BASE, SYSENTER...) stays in `handlers::misc`.
+//! The TSC (every model) is here too: it and TSC_DEADLINE go through the bus to the
+//! machine's clock and local APIC.
 
-use crate::cpuid::{ext, leaf7};
+use crate::cpuid::{ecx, ext, leaf7};
 use crate::fault::{Exec, Fault};
 use crate::state::{cr0, efer, SegReg};
-use crate::Cpu;
+use crate::{Bus, Cpu};
 
 /// MSR numbers.
 pub mod index {
+    pub const TSC: u32 = 0x10;
     pub const PLATFORM_ID: u32 = 0x17;
     pub const FEATURE_CONTROL: u32 = 0x3a;
     pub const SPEC_CTRL: u32 = 0x48;
@@ -50,6 +53,10 @@ impl Cpu {
         self.model.long_mode()
     }
 
+    fn has_tsc_deadline(&self) -> bool {
+        self.model.features_ecx & ecx::TSC_DEADLINE != 0
+    }
+
     fn has_spec_ctrl(&self) -> bool {
         self.model.leaf7[2] & leaf7::EDX_SPEC_CTRL != 0
     }
@@ -58,15 +65,26 @@ impl Cpu {
         self.model.ext_edx & ext::EDX_RDTSCP != 0 || self.model.leaf7[1] & leaf7::ECX_RDPID != 0
     }
 
+    /// The time-stamp counter now: the guest's offset (`msr.tsc`) plus the ticks of the
+    /// machine's clock, or one tick per retired instruction on a bus without a clock.
+    pub fn tsc_now(&self, bus: &mut dyn Bus) -> u64 {
+        let ticks = bus.tsc_ticks(self.retired).unwrap_or(self.retired);
+        self.s.msr.tsc.wrapping_add(ticks)
+    }
+
     /// RDMSR of one of these MSRs; `None` when `msr` is not one of them in this model.
-    pub(crate) fn read_msr_ext(&self, msr: u32) -> Option<u64> {
+    pub(crate) fn read_msr_ext(&self, bus: &mut dyn Bus, msr: u32) -> Option<u64> {
         let m = &self.s.msr;
         let long = self.has_long_msrs();
         Some(match msr {
+            index::TSC => self.tsc_now(bus),
             index::PLATFORM_ID | index::BIOS_SIGN_ID => 0,
             index::DEBUGCTL => m.debugctl,
             index::FEATURE_CONTROL if long => FEATURE_CONTROL_LOCKED,
-            index::TSC_DEADLINE if long => m.tsc_deadline,
+            // The local APIC's view wins: it reads 0 once the deadline has fired.
+            index::TSC_DEADLINE if self.has_tsc_deadline() => {
+                bus.tsc_deadline(self.retired).unwrap_or(m.tsc_deadline)
+            }
             index::EFER if long => self.s.efer,
             index::STAR if long => m.star,
             index::LSTAR if long => m.lstar,
@@ -83,7 +101,10 @@ impl Cpu {
 
     /// WRMSR of one of these MSRs: `None` when `msr` is not one of them in this model, else
     /// the outcome (#GP(0) for reserved bits or non-canonical addresses).
-    pub(crate) fn write_msr_ext(&mut self, msr: u32, v: u64) -> Option<Exec> {
+    pub(crate) fn write_msr_ext(&mut self, bus: &mut dyn Bus, msr: u32, v: u64) -> Option<Exec> {
+        if self.write_time_msr(bus, msr, v) {
+            return Some(Ok(()));
+        }
         let long = self.has_long_msrs();
         let canonical = self.canonical_max(v);
         let check = |ok: bool| if ok { Ok(()) } else { Err(Fault::gp(0)) };
@@ -92,10 +113,6 @@ impl Cpu {
             // Writing the microcode signature asks the next CPUID to refresh it: nothing to do.
             index::BIOS_SIGN_ID => Ok(()),
             index::DEBUGCTL => check(v & !DEBUGCTL_VALID == 0).map(|()| m.debugctl = v),
-            index::TSC_DEADLINE if long => {
-                m.tsc_deadline = v;
-                Ok(())
-            }
             index::EFER if long => return Some(self.write_efer(v)),
             index::STAR if long => {
                 m.star = v;
@@ -127,6 +144,29 @@ impl Cpu {
             _ => return None,
         };
         Some(r)
+    }
+
+    /// WRMSR of the TSC or IA32_TSC_DEADLINE (which take any value); false for other MSRs.
+    fn write_time_msr(&mut self, bus: &mut dyn Bus, msr: u32, v: u64) -> bool {
+        let retired = self.retired;
+        let deadline_msr = self.has_tsc_deadline();
+        let m = &mut self.s.msr;
+        match msr {
+            index::TSC => {
+                let ticks = bus.tsc_ticks(retired).unwrap_or(retired);
+                m.tsc = v.wrapping_sub(ticks);
+                bus.tsc_written(m.tsc);
+            }
+            index::TSC_DEADLINE if deadline_msr => {
+                m.tsc_deadline = v;
+                // Outside TSC-deadline mode the APIC ignores the write (SDM 10.5.4.1).
+                if bus.set_tsc_deadline(retired, v, m.tsc) {
+                    m.tsc_deadline = bus.tsc_deadline(retired).unwrap_or(v);
+                }
+            }
+            _ => return false,
+        }
+        true
     }
 
     /// EFER: SCE, LME and NXE as the model has them; LMA is read-only; LME cannot change

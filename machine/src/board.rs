@@ -2,6 +2,10 @@
 //! maps of the device plugins, PCI configuration, the interrupt wiring and the system control
 //! port (A20, fast reset).
 
+mod cpu_apic;
+
+pub use cpu_apic::TSC_HZ;
+
 use crate::clock::Clock;
 use crate::irq::{Interrupts, LineMasks};
 use crate::memory::GuestMemory;
@@ -114,6 +118,11 @@ pub struct Board {
     pub state: BoardState,
     generation: u64,
     retired: u64,
+    /// Virtual time the CPU's current slice was planned to run to (see [`Board::begin_slice`]).
+    slice_end_ns: u64,
+    /// A device deadline now falls before `slice_end_ns`: the CPU must stop so that the
+    /// timer fires on time, not at the planned end of the slice.
+    deadline_early: bool,
     /// Service number of a firmware trap waiting to be handled.
     trap: Option<u8>,
     /// The guest wrote port 0xF0: the machine must assert IGNNE# on the CPU.
@@ -146,6 +155,9 @@ impl Board {
             },
             generation: 0,
             retired: 0,
+            // No slice planned yet: nothing stops early.
+            slice_end_ns: 0,
+            deadline_early: false,
             trap: None,
             fpu_clear: false,
         };
@@ -292,6 +304,21 @@ impl Board {
             .filter_map(|d| d.next_deadline_ns())
             .chain(lapic)
             .min()
+    }
+
+    /// The CPU is about to run until virtual time `end_ns` at most. A device access that
+    /// moves a deadline before it stops the CPU after that instruction, so timers fire at the
+    /// same instruction however the run was sliced.
+    pub fn begin_slice(&mut self, end_ns: u64) {
+        self.slice_end_ns = end_ns;
+        self.deadline_early = false;
+    }
+
+    /// After a device access: did it move a deadline into the running slice?
+    fn note_deadline(&mut self) {
+        if !self.deadline_early && self.next_deadline().is_some_and(|d| d < self.slice_end_ns) {
+            self.deadline_early = true;
+        }
     }
 
     /// Run the timers of every device whose deadline has passed.
@@ -582,18 +609,23 @@ impl Bus for Board {
     }
     fn mmio_read(&mut self, paddr: u64, data: &mut [u8]) {
         self.mmio(paddr, Some(data), None);
+        self.note_deadline();
     }
     fn mmio_write(&mut self, paddr: u64, data: &[u8]) {
         self.mmio(paddr, None, Some(data));
+        self.note_deadline();
     }
     fn sync_retired(&mut self, retired: u64) {
         self.retired = retired;
     }
     fn io_in(&mut self, port: u16, size: u8) -> u32 {
-        self.io(port, size, None)
+        let v = self.io(port, size, None);
+        self.note_deadline();
+        v
     }
     fn io_out(&mut self, port: u16, size: u8, value: u32) {
         self.io(port, size, Some(value));
+        self.note_deadline();
     }
     fn interrupt_pending(&mut self) -> bool {
         self.irq.pending()
@@ -608,6 +640,29 @@ impl Bus for Board {
             || self.trap.is_some()
             || self.fpu_clear
             || !self.wires.written.is_empty()
+            || self.deadline_early
+    }
+    fn tsc_ticks(&mut self, retired: u64) -> Option<u64> {
+        Some(self.tsc_ticks_at(retired))
+    }
+    fn tsc_written(&mut self, offset: u64) {
+        self.set_tsc_offset(offset);
+        // A TSC deadline armed before now falls at another virtual time.
+        self.note_deadline();
+    }
+    fn apic_tpr(&mut self) -> Option<u8> {
+        Some(self.irq.lapic.tpr())
+    }
+    fn set_apic_tpr(&mut self, tpr: u8) {
+        self.write_tpr(tpr);
+    }
+    fn tsc_deadline(&mut self, retired: u64) -> Option<u64> {
+        Some(self.read_tsc_deadline(retired))
+    }
+    fn set_tsc_deadline(&mut self, retired: u64, deadline: u64, offset: u64) -> bool {
+        self.write_tsc_deadline(retired, deadline, offset);
+        self.note_deadline();
+        true
     }
 }
 

@@ -59,6 +59,16 @@ impl Clock {
         }
     }
 
+    /// Virtual time at which a slice of `budget` instructions from `retired` ends at the
+    /// latest; unknown (the maximum) in realtime mode.
+    #[must_use]
+    pub fn slice_end_ns(&self, retired: u64, budget: u64) -> u64 {
+        match self.mode {
+            ClockMode::Deterministic => self.now_ns(retired.saturating_add(budget)),
+            ClockMode::Realtime => u64::MAX,
+        }
+    }
+
     /// The CPU is halted until `deadline_ns`: skip (deterministic) or sleep (realtime).
     pub fn idle_until(&mut self, retired: u64, deadline_ns: u64) {
         let now = self.now_ns(retired);
@@ -71,6 +81,14 @@ impl Clock {
                 let wait = (deadline_ns - now).min(10_000_000);
                 std::thread::sleep(std::time::Duration::from_nanos(wait));
             }
+        }
+    }
+
+    /// Realtime: carry on from virtual time `ns` (a restored snapshot's), not from zero.
+    pub fn continue_realtime_from(&mut self, ns: u64) {
+        let back = std::time::Duration::from_nanos(ns);
+        if self.mode == ClockMode::Realtime {
+            self.start = Instant::now().checked_sub(back).unwrap_or(self.start);
         }
     }
 
@@ -94,5 +112,16 @@ mod tests {
         assert_eq!(c.now_ns(10), 1000);
         assert_eq!(c.now_ns(11), 1004);
         assert_eq!(c.insns_until(11, 1000), 1);
+    }
+
+    #[test]
+    fn a_restored_realtime_clock_goes_on_from_the_saved_time() {
+        let mut c = Clock::new(ClockMode::Realtime);
+        c.continue_realtime_from(5_000_000_000);
+        assert!(c.now_ns(0) >= 5_000_000_000);
+        // Deterministic time comes from instructions only.
+        let mut d = Clock::new(ClockMode::Deterministic);
+        d.continue_realtime_from(5_000_000_000);
+        assert_eq!(d.now_ns(10), 40);
     }
 }

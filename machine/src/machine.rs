@@ -285,15 +285,17 @@ impl Machine {
             if spent >= limit || self.board.now_ns() >= until_ns {
                 return Ok(MachineExit::BudgetExhausted);
             }
-            let until_deadline = self
-                .board
-                .next_deadline()
-                .map_or(u64::MAX, |d| self.board.clock.insns_until(retired, d));
+            let deadline = self.board.next_deadline();
+            let until_deadline =
+                deadline.map_or(u64::MAX, |d| self.board.clock.insns_until(retired, d));
             let plan_cap = self.follow_plan()?;
             let budget = until_deadline
                 .min(limit - spent)
                 .min(10_000_000)
                 .min(plan_cap);
+            let slice_end = self.board.clock.slice_end_ns(retired, budget);
+            self.board
+                .begin_slice(slice_end.min(deadline.unwrap_or(u64::MAX)));
             let exit = self.vcpu.run(&mut self.board, budget)?;
             if self.board.take_fpu_clear() {
                 self.set_ignne();

@@ -20,6 +20,7 @@
 //! | [`bench_string`] | ~200 M instructions of REP STOSD/MOVSD, REPE CMPSB, memory loop |
 //! | [`bench_int64`]  | ~200 M instructions of an integer loop in 64-bit long mode       |
 //! | [`bench_sse64`]  | ~200 M instructions of an SSE/SSE2 loop in 64-bit long mode      |
+//! | [`mouse_probe`]  | PS/2 mouse on through the i8042, prints each IRQ12 packet        |
 //!
 //! ```
 //! let rom = nestor_roms::demo();
@@ -39,6 +40,7 @@ static BENCH_STRING: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/bench_str
 static BENCH_INT64: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/bench_int64.rom"));
 static BENCH_SSE64: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/bench_sse64.rom"));
 static TETRIS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tetris.rom"));
+static MOUSE_PROBE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/mouse_probe.rom"));
 
 pub mod tetris_layout;
 
@@ -47,6 +49,14 @@ pub mod tetris_layout;
 #[must_use]
 pub fn tetris() -> &'static [u8] {
     TETRIS
+}
+
+/// The mouse probe: enables the PS/2 mouse through the i8042 (0xA8, 0xD4 0xF4), prints
+/// "mouse ready", then "packet HH HH HH" for every packet IRQ12 brings, on port 0xE9 and
+/// COM1. Source: `src/programs/mouse_probe.rs`.
+#[must_use]
+pub fn mouse_probe() -> &'static [u8] {
+    MOUSE_PROBE
 }
 
 /// The demo ROM. It prints exactly [`DEMO_EXPECTED_SERIAL`] on COM1, then powers off.

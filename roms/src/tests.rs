@@ -46,6 +46,7 @@ fn images_are_deterministic() {
         tetris(),
         bench_int64(),
         bench_sse64(),
+        mouse_probe(),
     ];
     assert_eq!(built.len(), programs::ALL.len());
     for ((name, build), image) in programs::ALL.iter().zip(built) {
@@ -73,7 +74,8 @@ fn instruction_counts_match_the_generated_code() {
             Some(BENCH_STRING_INSNS),
             None,
             Some(BENCH_INT64_INSNS),
-            Some(BENCH_SSE64_INSNS)
+            Some(BENCH_SSE64_INSNS),
+            None
         ]
     );
     for insns in [

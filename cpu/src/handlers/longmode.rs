@@ -174,12 +174,12 @@ fn fsgsbase(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Instruction) -> Exec {
     Ok(())
 }
 
-fn rdtscp(cpu: &mut Cpu, _bus: &mut dyn Bus, _i: &Instruction) -> Exec {
+fn rdtscp(cpu: &mut Cpu, bus: &mut dyn Bus, _i: &Instruction) -> Exec {
     require(cpu.model.ext_edx & ext::EDX_RDTSCP != 0)?;
     if cpu.s.cr4 & cr4::TSD != 0 && cpu.s.cpl() > 0 {
         return Err(Fault::gp(0));
     }
-    let t = cpu.tsc();
+    let t = cpu.tsc_now(bus);
     cpu.set_gpr(0, 4, t);
     cpu.set_gpr(2, 4, t >> 32);
     cpu.set_gpr(1, 4, cpu.s.msr.tsc_aux);

@@ -61,11 +61,11 @@ impl Cpu {
     }
 }
 
-fn rdtsc(cpu: &mut Cpu, _bus: &mut dyn Bus, _i: &Instruction) -> Exec {
+fn rdtsc(cpu: &mut Cpu, bus: &mut dyn Bus, _i: &Instruction) -> Exec {
     if cpu.s.cr4 & cr4::TSD != 0 && cpu.s.cpl() > 0 {
         return Err(Fault::gp(0));
     }
-    let t = cpu.tsc();
+    let t = cpu.tsc_now(bus);
     cpu.set_gpr(0, 4, t);
     cpu.set_gpr(2, 4, t >> 32);
     Ok(())
@@ -150,13 +150,13 @@ fn write_msr(m: &mut Msrs, retired: u64, index: u32, v: u64) -> Option<()> {
     Some(())
 }
 
-fn rdmsr(cpu: &mut Cpu, _bus: &mut dyn Bus, _i: &Instruction) -> Exec {
+fn rdmsr(cpu: &mut Cpu, bus: &mut dyn Bus, _i: &Instruction) -> Exec {
     if cpu.s.cpl() > 0 {
         return Err(Fault::gp(0));
     }
     let index = cpu.gpr(1, 4) as u32;
     let v = cpu
-        .read_msr_ext(index)
+        .read_msr_ext(bus, index)
         .or_else(|| read_msr(cpu, index))
         .ok_or(Fault::gp(0))?;
     cpu.set_gpr(0, 4, v);
@@ -164,13 +164,13 @@ fn rdmsr(cpu: &mut Cpu, _bus: &mut dyn Bus, _i: &Instruction) -> Exec {
     Ok(())
 }
 
-fn wrmsr(cpu: &mut Cpu, _bus: &mut dyn Bus, _i: &Instruction) -> Exec {
+fn wrmsr(cpu: &mut Cpu, bus: &mut dyn Bus, _i: &Instruction) -> Exec {
     if cpu.s.cpl() > 0 {
         return Err(Fault::gp(0));
     }
     let v = cpu.gpr(2, 4) << 32 | cpu.gpr(0, 4);
     let (retired, index) = (cpu.retired, cpu.gpr(1, 4) as u32);
-    if let Some(r) = cpu.write_msr_ext(index, v) {
+    if let Some(r) = cpu.write_msr_ext(bus, index, v) {
         return r;
     }
     write_msr(&mut cpu.s.msr, retired, index, v).ok_or(Fault::gp(0))

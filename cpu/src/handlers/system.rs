@@ -190,14 +190,15 @@ fn cr_index(r: Register) -> Exec<u8> {
     }
 }
 
-fn mov_from_cr(cpu: &mut Cpu, _bus: &mut dyn Bus, i: &Instruction) -> Exec {
+fn mov_from_cr(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
     let n = cr_index(i.op1_register())?;
     require_cpl0(cpu)?;
     let v = match n {
         0 => cpu.s.cr0,
         2 => cpu.s.cr2,
         3 => cpu.s.cr3,
-        8 => cpu.s.cr8,
+        // CR8 is the local APIC's TPR[7:4] (SDM 10.8.6.1), which MMIO writes also change.
+        8 => bus.apic_tpr().map_or(cpu.s.cr8, |tpr| u64::from(tpr >> 4)),
         _ => cpu.s.cr4,
     };
     // A 32-bit destination (outside 64-bit mode) takes the low half.
@@ -220,6 +221,9 @@ fn mov_to_cr(cpu: &mut Cpu, bus: &mut dyn Bus, i: &Instruction) -> Exec {
         8 if v > 0xf => Err(Fault::gp(0)),
         8 => {
             cpu.s.cr8 = v;
+            bus.set_apic_tpr((v as u8) << 4);
+            // A lower priority may unmask a pending interrupt before the next instruction.
+            cpu.irq_line = None;
             Ok(())
         }
         _ => cpu.write_cr4(bus, v),
@@ -444,6 +448,18 @@ mod tests {
         assert_eq!((cpu.s.gdtr.base, cpu.s.gdtr.limit), (0xbb_ccdd, 0x3ff));
         exec(&mut cpu, &mut bus, |a| a.sgdt(ptr(0x200)).unwrap()).unwrap();
         assert_eq!(&bus.ram()[0x200..0x206], &[0xff, 0x03, 0xdd, 0xcc, 0xbb, 0]);
+    }
+
+    /// LOCK MOV CR0 is AMD's CR8 alias (CPUID 80000001h:ECX[4]), which no model offers: the
+    /// decoder leaves it invalid, so it raises #UD as on Intel.
+    #[test]
+    fn lock_mov_cr0_is_not_an_alias_of_cr8() {
+        let (mut cpu, mut bus) = real_mode();
+        for bytes in [[0xf0, 0x0f, 0x22, 0xc0], [0xf0, 0x0f, 0x20, 0xc0]] {
+            let r = exec(&mut cpu, &mut bus, |a| a.db(&bytes).unwrap());
+            assert_eq!(r, Err(Fault::UD), "{bytes:02x?}");
+        }
+        assert_eq!(cpu.s.cr8, 0);
     }
 
     #[test]

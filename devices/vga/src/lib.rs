@@ -18,8 +18,10 @@
 //! Display: [`Vga::render`] draws the current picture (text, planar 16-colour, CGA 4-colour
 //! and 2-colour, 256-colour chained or unchained, VBE 8/15/16/24/32 bpp), [`Vga::text_screen`]
 //! returns the characters of a text mode, and [`Vga::generation`] changes whenever something
-//! that may change the picture was written. Input status 1 shows a 60 Hz display computed from
-//! virtual time.
+//! that may change the picture was written. [`Vga::render_update`] keeps a frontend's frame up
+//! to date by redrawing only the lines whose VRAM pages were written since its last call (a
+//! host-side dirty bitmap, not saved in snapshots), or all of it after a register, DAC or mode
+//! change. Input status 1 shows a 60 Hz display computed from virtual time.
 //!
 //! The device powers on with the registers and DAC of mode 3, as if the VGA BIOS had set it
 //! (no font is loaded: that is the BIOS's job, through plane 2). Register tables for the
@@ -32,6 +34,7 @@
 //! decoding is on; BAR 0 starts at `lfb` with decoding on, so it works before firmware
 //! assigns BARs. [`Vga::lfb_base`] says where it is, for the BIOS's VBE mode information.
 
+mod dirty;
 mod memory;
 pub mod modes;
 pub mod pci;
@@ -43,6 +46,7 @@ mod text;
 mod vbe;
 mod vram_codec;
 
+pub use dirty::Damage;
 pub use render::Frame;
 pub use text::cp437_to_char;
 pub use vbe::{dispi, VbeState};
@@ -223,6 +227,8 @@ pub struct Vga {
     /// Where the PCI function answers, when there is one.
     pci_slot: Option<PciSlot>,
     generation: u64,
+    /// Pages written since the last [`Vga::render_update`] (host bookkeeping, not saved).
+    dirty: dirty::Tracker,
 }
 
 impl Vga {
@@ -240,6 +246,7 @@ impl Vga {
             config,
             pci_slot: None,
             generation: 0,
+            dirty: dirty::Tracker::new(vram_bytes),
         }
     }
 
@@ -251,6 +258,7 @@ impl Vga {
         let pci = pci::config_space(vga.config.vram_bytes, config.lfb_base)?;
         vga.state = VgaState::power_on(vga.config.vram_bytes, Some(pci));
         vga.pci_slot = Some(slot);
+        vga.dirty = dirty::Tracker::new(vga.config.vram_bytes);
         Ok(vga)
     }
 
@@ -294,6 +302,12 @@ impl Vga {
 
     fn touch(&mut self) {
         self.generation = self.generation.wrapping_add(1);
+    }
+
+    /// Something beyond the registers [`Vga::render_update`] compares changed the picture.
+    fn touch_all(&mut self) {
+        self.touch();
+        self.dirty.invalidate();
     }
 
     fn window_key(&self) -> WindowKey {
@@ -352,7 +366,7 @@ impl Snapshot for Vga {
             )));
         }
         self.state = state;
-        self.touch();
+        self.touch_all();
         Ok(())
     }
 }
@@ -396,7 +410,7 @@ impl Device for Vga {
             None => None,
         };
         self.state = VgaState::power_on(self.config.vram_bytes, pci);
-        self.touch();
+        self.touch_all();
     }
 
     fn next_deadline_ns(&self) -> Option<u64> {

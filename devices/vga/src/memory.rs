@@ -43,6 +43,7 @@ impl Vga {
                     *v = b;
                 }
             }
+            self.dirty.pages.mark(off, data.len());
         } else {
             for (i, &b) in data.iter().enumerate() {
                 self.legacy_write(addr.wrapping_add(i as u64), b);
@@ -98,6 +99,7 @@ impl Vga {
             if let Some(v) = self.state.vram.get_mut(i) {
                 *v = value;
             }
+            self.dirty.pages.mark(i, 1);
             return;
         }
         let plane_addr = if vbe.enabled() {
@@ -159,6 +161,7 @@ impl Vga {
                 if let Some(v) = s.vram.get_mut(base + p) {
                     *v = byte;
                 }
+                self.dirty.pages.mark(base + p, 1);
             }
         }
     }

@@ -10,7 +10,7 @@ use crate::Vga;
 const FRAME_NS: u64 = 16_683_333;
 
 /// A drawn picture, 8-bit RGB, rows top to bottom.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Frame {
     pub width: u32,
     pub height: u32,
@@ -46,10 +46,38 @@ impl Frame {
 }
 
 /// What blinks is shown in this frame.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct Blink {
     pub cursor: bool,
     pub chars: bool,
+}
+
+/// The kinds of picture the adapter draws.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Picture {
+    Vbe,
+    Text,
+    Color256,
+    Cga4,
+    Planar,
+}
+
+/// Which frame lines to draw: `None` for all, else those set.
+pub(crate) type Lines<'a> = Option<&'a [bool]>;
+
+pub(crate) fn wanted(lines: Lines, y: u32) -> bool {
+    lines.is_none_or(|mask| mask.get(y as usize).copied().unwrap_or(false))
+}
+
+impl Blink {
+    /// What is shown at virtual time `now_ns`.
+    pub(crate) fn at(now_ns: u64) -> Self {
+        let frame = now_ns / FRAME_NS;
+        Self {
+            cursor: frame & 16 == 0,
+            chars: frame & 32 == 0,
+        }
+    }
 }
 
 /// Where a displayed line comes from: CRTC address counter at its start and row scan line.
@@ -83,31 +111,68 @@ impl Vga {
     /// characters every 32, as on a VGA.
     #[must_use]
     pub fn render_at(&self, now_ns: u64) -> Frame {
-        let frame = now_ns / FRAME_NS;
-        self.draw(Blink {
-            cursor: frame & 16 == 0,
-            chars: frame & 32 == 0,
-        })
+        self.draw(Blink::at(now_ns))
     }
 
     fn draw(&self, blink: Blink) -> Frame {
+        let (width, height) = self.picture_size();
+        let mut frame = Frame::new(width, height);
+        self.draw_lines(&mut frame, blink, None);
+        frame
+    }
+
+    /// What kind of picture the registers select.
+    pub(crate) fn picture(&self) -> Picture {
         if self.state.vbe.enabled() {
-            return self.draw_vbe();
-        }
-        let mut frame = if self.state.attr[0x10] & 1 == 0 {
-            self.draw_text(blink)
+            Picture::Vbe
+        } else if self.state.attr[0x10] & 1 == 0 {
+            Picture::Text
         } else if self.state.gc[5] & 0x40 != 0 {
-            self.draw_256()
+            Picture::Color256
         } else if self.state.gc[5] & 0x20 != 0 {
-            self.draw_cga4()
+            Picture::Cga4
         } else {
-            self.draw_planar()
-        };
+            Picture::Planar
+        }
+    }
+
+    /// Width and height of the picture [`Vga::render`] draws now.
+    pub(crate) fn picture_size(&self) -> (u32, u32) {
+        match self.picture() {
+            Picture::Vbe => {
+                let v = &self.state.vbe;
+                (
+                    u32::from(v.xres.min(crate::dispi::MAX_XRES)),
+                    u32::from(v.yres.min(crate::dispi::MAX_YRES)),
+                )
+            }
+            Picture::Text => self.text_size(),
+            Picture::Color256 => (self.columns() * 4, self.graphics_lines().len() as u32),
+            Picture::Cga4 | Picture::Planar => {
+                (self.columns() * 8, self.graphics_lines().len() as u32)
+            }
+        }
+    }
+
+    /// Draw the frame lines `lines` selects (all with `None`) into `frame`, which has the
+    /// size of [`Vga::picture_size`].
+    pub(crate) fn draw_lines(&self, frame: &mut Frame, blink: Blink, lines: Lines) {
+        match self.picture() {
+            Picture::Vbe => return self.draw_vbe(frame, lines),
+            Picture::Text => self.draw_text(frame, blink, lines),
+            Picture::Color256 => self.draw_256(frame, lines),
+            Picture::Cga4 => self.draw_cga4(frame, lines),
+            Picture::Planar => self.draw_planar(frame, lines),
+        }
         // Palette access (PAS clear) or the sequencer's screen-off bit blank the display.
         if self.state.attr_index & 0x20 == 0 || self.state.seq[1] & 0x20 != 0 {
-            frame.rgb.fill(0);
+            let row = frame.width as usize * 3;
+            for (y, line) in frame.rgb.chunks_mut(row.max(1)).enumerate() {
+                if wanted(lines, y as u32) {
+                    line.fill(0);
+                }
+            }
         }
-        frame
     }
 
     /// Character clocks per line (horizontal display end + 1).
@@ -176,7 +241,7 @@ impl Vga {
 
     /// Lines of a graphics mode: rows whose address does not depend on the scan line are
     /// drawn once (mode 13h's repeated lines).
-    fn graphics_lines(&self) -> Vec<LineSource> {
+    pub(crate) fn graphics_lines(&self) -> Vec<LineSource> {
         let rows = self.row_height();
         let collapse = self.state.crtc[0x17] & 3 == 3;
         let (start, offset) = (self.start_address(), self.line_offset());
@@ -229,28 +294,31 @@ impl Vga {
     }
 
     /// 256 colours: four pixels per address counter step, one from each plane.
-    fn draw_256(&self) -> Frame {
+    fn draw_256(&self, frame: &mut Frame, wanted_lines: Lines) {
         let lines = self.graphics_lines();
-        let width = self.columns() * 4;
-        let mut frame = Frame::new(width, lines.len() as u32);
+        let width = frame.width;
         for (y, line) in lines.iter().enumerate() {
+            if !wanted(wanted_lines, y as u32) {
+                continue;
+            }
             for x in 0..width {
                 let addr = self.crtc_address(line.counter.wrapping_add(x / 4), line.scan);
                 let value = self.plane_byte(addr, (x & 3) as usize);
                 frame.put(x, y as u32, self.dac_rgb(value));
             }
         }
-        frame
     }
 
     /// 16 colours: eight pixels per step, one bit from each enabled plane.
-    fn draw_planar(&self) -> Frame {
+    fn draw_planar(&self, frame: &mut Frame, wanted_lines: Lines) {
         let lines = self.graphics_lines();
-        let width = self.columns() * 8;
+        let width = frame.width;
         let colors = self.attr_colors();
         let enable = self.state.attr[0x12] & 0x0f;
-        let mut frame = Frame::new(width, lines.len() as u32);
         for (y, line) in lines.iter().enumerate() {
+            if !wanted(wanted_lines, y as u32) {
+                continue;
+            }
             for x in 0..width {
                 let addr = self.crtc_address(line.counter.wrapping_add(x / 8), line.scan);
                 let bit = 7 - (x & 7);
@@ -261,17 +329,18 @@ impl Vga {
                 frame.put(x, y as u32, colors[usize::from(index & enable)]);
             }
         }
-        frame
     }
 
     /// CGA 4 colours (shift register interleave): two bits per pixel, four pixels from the
     /// even byte (plane 0), then four from the odd byte (plane 1).
-    fn draw_cga4(&self) -> Frame {
+    fn draw_cga4(&self, frame: &mut Frame, wanted_lines: Lines) {
         let lines = self.graphics_lines();
-        let width = self.columns() * 8;
+        let width = frame.width;
         let colors = self.attr_colors();
-        let mut frame = Frame::new(width, lines.len() as u32);
         for (y, line) in lines.iter().enumerate() {
+            if !wanted(wanted_lines, y as u32) {
+                continue;
+            }
             for x in 0..width {
                 let addr = self.crtc_address(line.counter.wrapping_add(x / 8), line.scan);
                 let k = x & 7;
@@ -280,23 +349,18 @@ impl Vga {
                 frame.put(x, y as u32, colors[usize::from(index)]);
             }
         }
-        frame
     }
 
     /// A VBE mode from VRAM: virtual width, display offsets, 4 (planar) to 32 bpp.
-    fn draw_vbe(&self) -> Frame {
+    fn draw_vbe(&self, frame: &mut Frame, wanted_lines: Lines) {
         let v = &self.state.vbe;
-        let (width, height) = (
-            u32::from(v.xres.min(crate::dispi::MAX_XRES)),
-            u32::from(v.yres.min(crate::dispi::MAX_YRES)),
-        );
-        let mut frame = Frame::new(width, height);
+        let (width, height) = (frame.width, frame.height);
         let stride = v.line_bytes();
         let bpp = v.bytes_per_pixel();
         let colors = self.attr_colors();
         let vram = &self.state.vram;
         let byte = |i: usize| vram.get(i).copied().unwrap_or(0);
-        for y in 0..height {
+        for y in (0..height).filter(|&y| wanted(wanted_lines, y)) {
             let line = (usize::from(v.y_offset) + y as usize) * stride;
             for x in 0..width {
                 let px = usize::from(v.x_offset) + x as usize;
@@ -319,6 +383,5 @@ impl Vga {
                 frame.put(x, y, rgb);
             }
         }
-        frame
     }
 }

@@ -2,6 +2,8 @@ use super::*;
 use crate::modes::{standard_mode, DacPalette};
 use nestor_device::testing::FakeContext;
 
+mod dirty;
+
 fn vga() -> (Vga, FakeContext) {
     (Vga::new(VgaConfig::default()), FakeContext::new())
 }

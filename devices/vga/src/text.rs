@@ -1,7 +1,7 @@
 //! Text modes: characters in plane 0, attributes in plane 1, fonts in plane 2; the drawn
 //! picture and the screen as text.
 
-use crate::render::{Blink, Frame};
+use crate::render::{wanted, Blink, Frame, Lines};
 use crate::Vga;
 
 /// Plane 2 offsets of the eight font blocks a character map select value names.
@@ -56,7 +56,7 @@ impl Vga {
     }
 
     /// The character and attribute of a cell, with the address counter it was fetched at.
-    fn cell(&self, row: u32, col: u32) -> (u8, u8, u32) {
+    pub(crate) fn cell(&self, row: u32, col: u32) -> (u8, u8, u32) {
         let counter = self
             .start_address()
             .wrapping_add(row.wrapping_mul(self.line_offset()))
@@ -104,7 +104,7 @@ impl Vga {
     }
 
     /// Plane 2 offsets of the fonts for attribute bit 3 clear and set.
-    fn font_bases(&self) -> [u32; 2] {
+    pub(crate) fn font_bases(&self) -> [u32; 2] {
         let sel = self.state.seq[3];
         let map_a = (sel >> 3 & 4) | (sel >> 2 & 3);
         let map_b = (sel >> 2 & 4) | (sel & 3);
@@ -114,9 +114,14 @@ impl Vga {
         ]
     }
 
-    pub(crate) fn draw_text(&self, blink: Blink) -> Frame {
+    /// Width and height of the text picture.
+    pub(crate) fn text_size(&self) -> (u32, u32) {
         let layout = self.text_layout();
-        let mut frame = Frame::new(layout.cols * layout.dots, layout.rows * layout.char_height);
+        (layout.cols * layout.dots, layout.rows * layout.char_height)
+    }
+
+    pub(crate) fn draw_text(&self, frame: &mut Frame, blink: Blink, lines: Lines) {
+        let layout = self.text_layout();
         let colors = self.attr_colors();
         let mode = self.state.attr[0x10];
         let c = &self.state.crtc;
@@ -125,6 +130,9 @@ impl Vga {
         let cursor_lines = u32::from(c[0x0a] & 0x1f)..=u32::from(c[0x0b] & 0x1f);
         let fonts = self.font_bases();
         for row in 0..layout.rows {
+            if !wanted(lines, row * layout.char_height) {
+                continue;
+            }
             for col in 0..layout.cols {
                 let (ch, at, counter) = self.cell(row, col);
                 let mut fg = at & 0x0f;
@@ -153,7 +161,6 @@ impl Vga {
                 }
             }
         }
-        frame
     }
 }
 

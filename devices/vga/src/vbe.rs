@@ -200,6 +200,7 @@ impl Vga {
             v.fit_virt_height(self.config.vram_bytes);
             if value & dispi::NOCLEARMEM == 0 {
                 self.state.vram.fill(0);
+                self.dirty.invalidate();
             }
         }
     }

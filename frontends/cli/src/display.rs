@@ -1,11 +1,15 @@
 //! `--display sdl|none`, `--demo` and headless scripted keys (`--keys-at`): where the
 //! picture goes and where the keyboard comes from.
 
+use crate::audio::AudioSession;
 use crate::demo::Demo;
+use crate::host::HostPorts;
 use clap::{Args, ValueEnum};
 use nestor_headless::{run_with_display, save_screenshot, save_vga_text, DisplayOutputs};
 use nestor_i8042::{Key, I8042};
+use nestor_machine::kvm::Accel;
 use nestor_machine::{Machine, MachineExit};
+use std::path::{Path, PathBuf};
 
 #[derive(Args)]
 pub struct DesktopArgs {
@@ -24,6 +28,31 @@ pub struct DesktopArgs {
     /// Start the window in full screen.
     #[arg(long)]
     pub full_screen: bool,
+    /// The window's snapshot file: Ctrl+Alt+1 saves the machine to it, Ctrl+Alt+2 restores it.
+    #[arg(long, value_name = "PATH", default_value = nestor_sdl::snapshots::DEFAULT_SNAPSHOT_FILE)]
+    pub snapshot_file: PathBuf,
+}
+
+/// What a window's restored machine is wired to: the run's ports, engine and sound.
+pub struct Host {
+    pub ports: HostPorts,
+    pub accel: Accel,
+    pub audio: AudioSession,
+}
+
+impl nestor_sdl::Rebuild for Host {
+    fn rebuild(&mut self, path: &Path, old: &mut Machine) -> anyhow::Result<Machine> {
+        let mut opts = self.ports.resume_options();
+        let accel = self.accel;
+        opts.adjust = Some(Box::new(move |c: &mut nestor_machine::MachineConfig| {
+            c.accel = accel;
+        }));
+        // What the old machine played so far is heard (and recorded) before the switch.
+        crate::audio::finish(old);
+        let mut machine = nestor_machine::snapshot::resume(path, opts)?;
+        self.audio.connect(&mut machine);
+        Ok(machine)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -88,6 +117,7 @@ pub fn run(
     args: &DesktopArgs,
     max_insns: Option<u64>,
     outputs: &DisplayOutputs,
+    host: Host,
 ) -> anyhow::Result<MachineExit> {
     match choose(args, outputs, nestor_sdl::display_available()) {
         DisplayKind::Sdl => {
@@ -95,16 +125,42 @@ pub fn run(
                 Some(demo) => format!("Nestor: {}", format!("{demo:?}").to_lowercase()),
                 None => "Nestor".to_string(),
             };
-            let options = nestor_sdl::SdlOptions {
+            let options = Window {
                 name,
-                max_insns,
-                fullscreen: args.full_screen,
-                ..Default::default()
+                full_screen: args.full_screen,
+                snapshot_file: args.snapshot_file.clone(),
             };
-            nestor_sdl::run(machine, options)
+            window(machine, options, max_insns, host)
         }
         DisplayKind::None => run_scripted(machine, &args.keys_at, max_insns, outputs),
     }
+}
+
+/// How the window looks and where its snapshot hotkeys keep the machine.
+pub struct Window {
+    pub name: String,
+    pub full_screen: bool,
+    pub snapshot_file: PathBuf,
+}
+
+/// Run the machine in an SDL window.
+pub fn window(
+    machine: &mut Machine,
+    window: Window,
+    max_insns: Option<u64>,
+    host: Host,
+) -> anyhow::Result<MachineExit> {
+    let options = nestor_sdl::SdlOptions {
+        name: window.name,
+        max_insns,
+        fullscreen: window.full_screen,
+        snapshots: nestor_sdl::SnapshotSlot {
+            path: window.snapshot_file,
+            rebuild: Box::new(host),
+        },
+        ..Default::default()
+    };
+    nestor_sdl::run(machine, options)
 }
 
 /// Headless: deliver the scripted keys at their instruction counts, then run on.
@@ -170,6 +226,19 @@ mod tests {
         assert!(parse_key_at("x:Left").is_err());
         let cli = Cli::try_parse_from(["t", "--keys-at", "1:Up,2:Down"]).expect("parse");
         assert_eq!(cli.desktop.keys_at.len(), 2);
+    }
+
+    #[test]
+    fn the_window_snapshot_file_defaults_to_the_working_directory() {
+        let parse = |argv: &[&str]| Cli::try_parse_from(argv).expect("parse").desktop;
+        assert_eq!(
+            parse(&["t"]).snapshot_file,
+            PathBuf::from("nestor-snapshot.elf")
+        );
+        assert_eq!(
+            parse(&["t", "--snapshot-file", "/tmp/game.elf"]).snapshot_file,
+            PathBuf::from("/tmp/game.elf")
+        );
     }
 
     #[test]

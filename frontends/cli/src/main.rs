@@ -6,11 +6,12 @@ mod bench;
 mod demo;
 mod display;
 mod gdb;
+mod host;
 mod snapshot;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use nestor_headless::{exit_status, open_chardev, status, ChardevSpec, DisplayOutputs};
+use nestor_headless::{exit_status, status, ChardevSpec, DisplayOutputs};
 use nestor_machine::{ClockMode, DriveSlot, DriveSpec, Machine, MachineConfig};
 use std::path::PathBuf;
 
@@ -251,11 +252,8 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
     }
-    config.serial[0] = open_chardev(&args.serial)?;
-    config.debugcon = open_chardev(&args.debugcon)?;
-    if let Some(path) = &args.post_log {
-        config.post_log = open_chardev(&ChardevSpec::File(path.display().to_string()))?;
-    }
+    let ports = host::HostPorts::open(&args.serial, &args.debugcon, args.post_log.as_deref())?;
+    ports.wire(&mut config);
     config.trace = args.trace;
     let third_party = config.bios.is_none() && args.bios.as_ref().is_some_and(|p| p != "none");
     if third_party {
@@ -267,6 +265,7 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
     let other_guest = args.bios.is_some() || args.kernel.is_some();
     demo::apply(args.desktop.demo, other_guest, &mut config)?;
     accel::apply(&args.accel, &mut config)?;
+    let accel_choice = config.accel;
     let mut machine = Machine::new(config)?;
     snapshot::record_kernel(
         &mut machine,
@@ -285,7 +284,14 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         None if args.snap.active() => {
             snapshot::run(&mut machine, &args.snap, args.max_insns, &display)?
         }
-        None => display::run(&mut machine, &args.desktop, args.max_insns, &display)?,
+        None => {
+            let host = display::Host {
+                ports,
+                accel: accel_choice,
+                audio: audio_session.clone(),
+            };
+            display::run(&mut machine, &args.desktop, args.max_insns, &display, host)?
+        }
     };
     audio::finish(&machine);
     drop(audio_session);

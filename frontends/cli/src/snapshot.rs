@@ -4,7 +4,7 @@
 use anyhow::Context;
 use clap::Args;
 use nestor_headless::DisplayOutputs;
-use nestor_headless::{exit_status, open_chardev, save_screenshot, save_vga_text, ChardevSpec};
+use nestor_headless::{exit_status, save_screenshot, save_vga_text, ChardevSpec};
 use nestor_machine::snapshot::{self, FileStamp, KernelRecord, ResumeOptions};
 use nestor_machine::{Machine, MachineExit};
 use std::path::{Path, PathBuf};
@@ -80,6 +80,18 @@ pub struct ResumeArgs {
     /// The engine to resume under (the snapshot does not depend on the one it was taken with).
     #[command(flatten)]
     accel: crate::accel::AccelArgs,
+    /// Sound and gamepad, as for `run`.
+    #[command(flatten)]
+    audio: crate::audio::AudioArgs,
+    /// `sdl` carries on in a window (headless by default).
+    #[arg(long, value_enum, value_name = "sdl|none", conflicts_with_all = ["screenshot", "vga_text"])]
+    display: Option<crate::display::DisplayKind>,
+    /// Start the window in full screen.
+    #[arg(long)]
+    full_screen: bool,
+    /// The window's Ctrl+Alt+1 / Ctrl+Alt+2 snapshot file (default: the resumed file).
+    #[arg(long, value_name = "PATH")]
+    snapshot_file: Option<PathBuf>,
 }
 
 /// Remember the kernel's files, so that a resume before the BIOS booted it can read them.
@@ -193,16 +205,16 @@ pub fn run(
 /// `nestor resume`: rebuild the machine from the file and run on.
 pub fn resume(args: ResumeArgs) -> anyhow::Result<i32> {
     crate::init_tracing(args.trace);
+    let ports = crate::host::HostPorts::open(&args.serial, &args.debugcon, None)?;
     let mut opts = ResumeOptions {
-        debugcon: open_chardev(&args.debugcon)?,
         trace: args.trace,
         force: args.force,
-        ..ResumeOptions::default()
+        ..ports.resume_options()
     };
-    opts.serial[0] = open_chardev(&args.serial)?;
     // Resolve --accel/--engine-plan as `run` does, then hand the choice to the rebuild.
     let mut engine = nestor_machine::MachineConfig::new(Vec::new(), 1);
     crate::accel::apply(&args.accel, &mut engine)?;
+    let accel = engine.accel;
     opts.adjust = Some(Box::new(move |c: &mut nestor_machine::MachineConfig| {
         c.accel = engine.accel;
         c.engine_plan = engine.engine_plan;
@@ -219,7 +231,25 @@ pub fn resume(args: ResumeArgs) -> anyhow::Result<i32> {
         screenshot_at: None,
         vga_text: args.vga_text.clone(),
     };
-    let exit = run(&mut machine, &args.snap, args.max_insns, &display)?;
+    let audio_session = crate::audio::attach(&mut machine, &args.audio)?;
+    let in_window = args.display == Some(crate::display::DisplayKind::Sdl);
+    let exit = if in_window && !args.snap.active() {
+        let window = crate::display::Window {
+            name: "Nestor".to_string(),
+            full_screen: args.full_screen,
+            snapshot_file: args.snapshot_file.clone().unwrap_or(args.path.clone()),
+        };
+        let host = crate::display::Host {
+            ports,
+            accel,
+            audio: audio_session.clone(),
+        };
+        crate::display::window(&mut machine, window, args.max_insns, host)?
+    } else {
+        run(&mut machine, &args.snap, args.max_insns, &display)?
+    };
+    crate::audio::finish(&machine);
+    drop(audio_session);
     drop(machine);
     let (code, message) = exit_status(exit);
     if let Some(m) = message {

@@ -345,3 +345,68 @@ fn tetris_demo_landing_beep_is_recorded() {
     let want = 1_193_182.0 / 4561.0;
     assert!((f - want).abs() / want < 0.01, "measured {f} Hz");
 }
+
+/// `nestor resume --audio-wav` records too. The demo's first piece falls on its own and
+/// beeps when it lands, about 10 s of virtual time in; a run snapshotted early and resumed
+/// from the file must record that beep, and (time being deterministic) exactly the samples
+/// the uninterrupted run recorded after the snapshot point.
+#[test]
+fn resumed_demo_records_its_landing_beep() {
+    let (snap, full_path, resumed_path) = (tmp("demo.elf"), tmp("full.wav"), tmp("resumed.wav"));
+    let budget = "3000000000"; // 12 s of virtual time
+    let nestor = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_nestor"));
+        c.env_remove("DISPLAY").env_remove("WAYLAND_DISPLAY");
+        c
+    };
+    let out = nestor()
+        .args([
+            "run",
+            "--demo",
+            "tetris",
+            "--deterministic",
+            "--serial",
+            "none",
+        ])
+        .args(["--max-insns", budget, "--snapshot-at", "3000000"])
+        .arg(&snap)
+        .arg("--audio-wav")
+        .arg(&full_path)
+        .output()
+        .expect("run nestor");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(BUDGET_EXHAUSTED), "{stderr}");
+    let out = nestor()
+        .arg("resume")
+        .arg(&snap)
+        .args(["--serial", "none", "--max-insns", budget, "--audio-wav"])
+        .arg(&resumed_path)
+        .output()
+        .expect("resume nestor");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(BUDGET_EXHAUSTED), "{stderr}");
+    let read = |p: &PathBuf| nestor_audio::read_wav(&std::fs::read(p).expect("wav")).expect("wav");
+    let (full, resumed) = (read(&full_path).channel(0), read(&resumed_path).channel(0));
+    // The resumed recording starts at the snapshot (12 ms in: 576 frames), not at zero.
+    let skipped = full.len() - resumed.len();
+    assert!(
+        (570..=700).contains(&skipped),
+        "{skipped} frames before the snapshot"
+    );
+    assert!(
+        resumed == full[skipped..],
+        "the resumed run recorded other samples"
+    );
+    let first = resumed
+        .iter()
+        .position(|&s| s != 0)
+        .expect("a beep after the resume");
+    let last = resumed.iter().rposition(|&s| s != 0).expect("a beep");
+    let f = zero_crossing_frequency(&resumed[first..=last], 48_000).expect("a tone");
+    let want = 1_193_182.0 / 4561.0;
+    assert!((f - want).abs() / want < 0.01, "measured {f} Hz");
+    eprintln!(
+        "landing beep at {:.2} s after the resume, {f:.2} Hz",
+        first as f64 / 48_000.0
+    );
+}

@@ -49,6 +49,9 @@ fn start_xvfb() -> (Reaped, String) {
             "1024x768x24",
             "-nolisten",
             "tcp",
+            // Without it the server resets whenever its last client leaves, and a client
+            // connecting meanwhile (the next xdotool, nestor itself) can be turned away.
+            "-noreset",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -188,34 +191,16 @@ fn sdl_window_shows_tetris_responding_to_keys() {
     }
     let dir = temp_dir("sdl");
     let (_xvfb, display) = start_xvfb();
-    let _nestor = Reaped(
-        nestor()
-            .args([
-                "run",
-                "--display",
-                "sdl",
-                "--demo",
-                "tetris",
-                "--serial",
-                "none",
-            ])
-            .env("DISPLAY", &display)
-            .env_remove("WAYLAND_DISPLAY")
-            .current_dir(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start nestor"),
-    );
-    let start = Instant::now();
-    let window = loop {
-        let found = xdotool(&display, &["search", "--name", "^Nestor: tetris"]);
-        if let Some(id) = found.lines().next() {
-            break id.to_string();
-        }
-        assert!(start.elapsed() < PATIENCE, "no Nestor window appeared");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let args = [
+        "run",
+        "--display",
+        "sdl",
+        "--demo",
+        "tetris",
+        "--serial",
+        "none",
+    ];
+    let (_nestor, window) = start_window(&display, &dir, &args, "^Nestor: tetris");
     let title = xdotool(&display, &["getwindowname", &window]);
     assert!(title.contains("Ctrl+Alt+G"), "title hint: {title}");
     xdotool(&display, &["windowfocus", "--sync", &window]);
@@ -264,6 +249,345 @@ fn sdl_window_shows_tetris_responding_to_keys() {
     wait_for(&display, &window, &dir, "a new game after reset", |d| {
         occupied_columns(d).is_some_and(|c| !c.is_empty() && c.iter().all(|&c| c >= 3))
     });
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Xvfb, xdotool and xwd are there; else say which are missing.
+fn tools_present() -> bool {
+    let missing: Vec<&str> = ["Xvfb", "xdotool", "xwd"]
+        .into_iter()
+        .filter(|t| !on_path(t))
+        .collect();
+    if !missing.is_empty() {
+        eprintln!(
+            "skipped: {} not installed (scripts/setup.sh installs them)",
+            missing.join(", ")
+        );
+    }
+    missing.is_empty()
+}
+
+/// `nestor ARGS` (a run or resume with `--display sdl`) on `display`, in `dir`; its window's
+/// id once it is up. SDL is held to X11: should it fail to reach the fresh X server, the run
+/// ends with its error at once (rather than trying other video drivers) and is started again.
+fn start_window(display: &str, dir: &Path, args: &[&str], title: &str) -> (Reaped, String) {
+    let log = dir.join(format!("{}.stderr", args.first().unwrap_or(&"nestor")));
+    let spawn = || {
+        let stderr = std::fs::File::create(&log).expect("stderr file");
+        Reaped(
+            nestor()
+                .args(args)
+                .env("DISPLAY", display)
+                .env("SDL_VIDEODRIVER", "x11")
+                .env_remove("WAYLAND_DISPLAY")
+                .current_dir(dir)
+                .stdout(Stdio::null())
+                .stderr(stderr)
+                .spawn()
+                .expect("start nestor"),
+        )
+    };
+    let said = || std::fs::read_to_string(&log).unwrap_or_default();
+    let mut child = spawn();
+    let mut attempts = 1;
+    let start = Instant::now();
+    let window = loop {
+        let found = xdotool(display, &["search", "--name", title]);
+        if let Some(id) = found.lines().next() {
+            break id.to_string();
+        }
+        if let Ok(Some(status)) = child.0.try_wait() {
+            assert!(attempts < 3, "nestor ended ({status}): {}", said());
+            eprintln!(
+                "nestor ended ({status}) before its window appeared: {}",
+                said()
+            );
+            child = spawn();
+            attempts += 1;
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "no Nestor window appeared: {}",
+            said()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    xdotool(display, &["windowfocus", "--sync", &window]);
+    (child, window)
+}
+
+/// Wait until the window's title does (or does not) contain `want`.
+fn title_becomes(display: &str, window: &str, want: &str, present: bool) {
+    let start = Instant::now();
+    loop {
+        let title = xdotool(display, &["getwindowname", window]);
+        if title.contains(want) == present {
+            return;
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "title never {present} for {want:?}: {title}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Ctrl+Alt+S, then the RGB pixels of the `nestor-N.png` it wrote.
+fn guest_screenshot(display: &str, dir: &Path, n: u32) -> Vec<u8> {
+    xdotool(display, &["key", "ctrl+alt+s"]);
+    let path = dir.join(format!("nestor-{n}.png"));
+    let start = Instant::now();
+    loop {
+        // The file may still be being written: read it once it decodes.
+        if let Ok(file) = std::fs::File::open(&path) {
+            if let Ok(mut reader) = png::Decoder::new(BufReader::new(file)).read_info() {
+                let mut rgb = vec![0; reader.output_buffer_size().unwrap_or(0)];
+                if reader.next_frame(&mut rgb).is_ok() {
+                    return rgb;
+                }
+            }
+        }
+        assert!(start.elapsed() < PATIENCE, "Ctrl+Alt+S wrote no {path:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn new_game_with_a_piece(d: &Dump) -> bool {
+    occupied_columns(d).is_some_and(|c| !c.is_empty() && c.iter().all(|&c| c >= 3))
+}
+
+fn block_in_column_0(d: &Dump) -> bool {
+    occupied_columns(d).is_some_and(|c| c.first() == Some(&0))
+}
+
+/// Ctrl+Alt+1 saves the game while paused, the piece moves, Ctrl+Alt+2 brings the saved
+/// game back: the window and the guest's own screenshot show exactly the saved picture
+/// again, and the restored game still plays.
+#[test]
+fn sdl_snapshot_hotkeys_save_and_restore_the_game() {
+    if !tools_present() {
+        return;
+    }
+    let dir = temp_dir("sdl-snapshot");
+    let (_xvfb, display) = start_xvfb();
+    let args = [
+        "run",
+        "--display",
+        "sdl",
+        "--serial",
+        "none",
+        "--demo",
+        "tetris",
+        "--snapshot-file",
+        "game.elf",
+    ];
+    let (nestor, window) = start_window(&display, &dir, &args, "^Nestor: tetris");
+    wait_for(
+        &display,
+        &window,
+        &dir,
+        "the well with a piece",
+        new_game_with_a_piece,
+    );
+
+    xdotool(&display, &["key", "ctrl+alt+p"]);
+    title_becomes(&display, &window, "paused", true);
+    xdotool(&display, &["key", "ctrl+alt+1"]);
+    title_becomes(&display, &window, "snapshot saved to game.elf", true);
+    assert!(dir.join("game.elf").is_file(), "no snapshot file");
+    let saved_png = guest_screenshot(&display, &dir, 1);
+    let saved_window = Dump::capture(&display, &window, &dir.join("saved.xwd"));
+    assert!(new_game_with_a_piece(&saved_window));
+
+    // Play on: the piece goes to the wall.
+    xdotool(&display, &["key", "ctrl+alt+p"]);
+    title_becomes(&display, &window, "paused", false);
+    xdotool(&display, &["key", "--delay", "50", "Left", "Left", "Left"]);
+    wait_for(
+        &display,
+        &window,
+        &dir,
+        "a block in column 0",
+        block_in_column_0,
+    );
+
+    xdotool(&display, &["key", "ctrl+alt+p"]);
+    title_becomes(&display, &window, "paused", true);
+    xdotool(&display, &["key", "ctrl+alt+2"]);
+    title_becomes(&display, &window, "snapshot restored from game.elf", true);
+    wait_for(&display, &window, &dir, "the saved picture", |d| {
+        d.pixels == saved_window.pixels
+    });
+    assert!(
+        guest_screenshot(&display, &dir, 2) == saved_png,
+        "restored picture differs"
+    );
+
+    // The restored game takes keys.
+    xdotool(&display, &["key", "ctrl+alt+p"]);
+    title_becomes(&display, &window, "paused", false);
+    xdotool(&display, &["key", "--delay", "50", "Left", "Left", "Left"]);
+    wait_for(
+        &display,
+        &window,
+        &dir,
+        "the restored piece at the wall",
+        block_in_column_0,
+    );
+
+    // Saved again and carried on by `nestor resume --display sdl` in a new window: the piece
+    // is where it was saved (a new game would have it in the middle).
+    // The first save's message must be gone before the second one can be seen.
+    title_becomes(&display, &window, "snapshot", false);
+    xdotool(&display, &["key", "ctrl+alt+1"]);
+    title_becomes(&display, &window, "snapshot saved to game.elf", true);
+    drop(nestor);
+    let args = ["resume", "game.elf", "--display", "sdl", "--serial", "none"];
+    let (_resumed, window) = start_window(&display, &dir, &args, "^Nestor");
+    title_becomes(&display, &window, "Ctrl+Alt+G grabs the mouse", true);
+    wait_for(
+        &display,
+        &window,
+        &dir,
+        "the saved piece at the wall",
+        block_in_column_0,
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A condition on the packets (X, Y positive up, buttons) the guest printed.
+type PacketCheck<'a> = dyn Fn(&[(i32, i32, u8)]) -> bool + 'a;
+
+/// A PS/2 packet as the mouse probe prints it ("packet HH HH HH"): X, Y (positive up) and
+/// buttons, decoded by the PS/2 format.
+fn probe_packets(text: &str) -> Vec<(i32, i32, u8)> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("packet "))
+        .filter_map(|hex| {
+            let b: Vec<u8> = hex
+                .split(' ')
+                .filter_map(|h| u8::from_str_radix(h, 16).ok())
+                .collect();
+            let [head, x, y] = b[..] else {
+                return None;
+            };
+            let signed = |v: u8, negative: bool| i32::from(v) - if negative { 256 } else { 0 };
+            Some((
+                signed(x, head & 0x10 != 0),
+                signed(y, head & 0x20 != 0),
+                head & 7,
+            ))
+        })
+        .collect()
+}
+
+/// The mouse through the window: Ctrl+Alt+G grabs it (the title says how to let go),
+/// xdotool moves and clicks, and the guest (the mouse probe ROM) prints the PS/2 packets it
+/// got on IRQ12; Ctrl+Alt+G releases it again.
+#[test]
+fn sdl_mouse_grab_moves_and_clicks_reach_the_guest() {
+    if !tools_present() {
+        return;
+    }
+    let dir = temp_dir("sdl-mouse");
+    let rom = dir.join("mouse.rom");
+    std::fs::write(&rom, nestor_roms::mouse_probe()).expect("write rom");
+    let log = dir.join("mouse.txt");
+    let (_xvfb, display) = start_xvfb();
+    let debugcon = format!("file:{}", log.display());
+    let rom_arg = rom.display().to_string();
+    let args = [
+        "run",
+        "--display",
+        "sdl",
+        "--serial",
+        "none",
+        "--bios",
+        rom_arg.as_str(),
+        "--debugcon",
+        debugcon.as_str(),
+    ];
+    let (_nestor, window) = start_window(&display, &dir, &args, "^Nestor");
+    let printed = || std::fs::read_to_string(&log).unwrap_or_default();
+    let wait_printed = |what: &str, check: &PacketCheck<'_>| {
+        let start = Instant::now();
+        loop {
+            let text = printed();
+            if text.contains("mouse ready") && check(&probe_packets(&text)) {
+                return probe_packets(&text).len();
+            }
+            assert!(
+                start.elapsed() < PATIENCE,
+                "the guest never got {what}:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait_printed("the mouse enabled", &|_| true);
+    title_becomes(&display, &window, "Ctrl+Alt+G grabs the mouse", true);
+    xdotool(&display, &["key", "ctrl+alt+g"]);
+    title_becomes(
+        &display,
+        &window,
+        "mouse grabbed (Ctrl+Alt+G releases)",
+        true,
+    );
+
+    // Each step looks only at the packets after the previous step's.
+    let mut seen = 0;
+    let mut step = |what: &str, action: &[&str], check: &PacketCheck<'_>| {
+        std::thread::sleep(Duration::from_millis(200));
+        xdotool(&display, action);
+        let from = seen;
+        seen = wait_printed(what, &|p| p.len() > from && check(&p[from..]));
+    };
+    step(
+        "a move right",
+        &["mousemove_relative", "--", "30", "0"],
+        &|p| {
+            p.iter().any(|&(x, y, b)| x > 0 && y == 0 && b == 0)
+                && p.iter().all(|&(x, _, _)| x >= 0)
+        },
+    );
+    step(
+        "a move down",
+        &["mousemove_relative", "--", "0", "25"],
+        &|p| {
+            // Down on the screen is negative Y for PS/2.
+            p.iter().any(|&(x, y, _)| y < 0 && x == 0) && p.iter().all(|&(_, y, _)| y <= 0)
+        },
+    );
+    step(
+        "a move up and left",
+        &["mousemove_relative", "--", "-20", "-20"],
+        &|p| p.iter().any(|&(x, y, _)| x < 0 && y > 0),
+    );
+    step("a left click", &["click", "1"], &|p| {
+        p.iter().any(|&(_, _, b)| b == 1) && p.last().is_some_and(|&(_, _, b)| b == 0)
+    });
+    step("a right click", &["click", "3"], &|p| {
+        p.iter().any(|&(_, _, b)| b == 2) && p.last().is_some_and(|&(_, _, b)| b == 0)
+    });
+
+    xdotool(&display, &["key", "ctrl+alt+g"]);
+    title_becomes(&display, &window, "Ctrl+Alt+G grabs the mouse", true);
+    // Released: moves no longer reach the guest.
+    let before = probe_packets(&printed()).len();
+    xdotool(&display, &["mousemove_relative", "--", "30", "30"]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(probe_packets(&printed()).len(), before, "{}", printed());
+    // A click in the window grabs again; that click is the window's, not the guest's.
+    xdotool(&display, &["mousemove", "--window", &window, "200", "200"]);
+    xdotool(&display, &["click", "1"]);
+    title_becomes(
+        &display,
+        &window,
+        "mouse grabbed (Ctrl+Alt+G releases)",
+        true,
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(probe_packets(&printed()).len(), before, "{}", printed());
+    eprintln!("the guest printed:\n{}", printed());
     let _ = std::fs::remove_dir_all(&dir);
 }
 

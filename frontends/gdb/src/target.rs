@@ -167,7 +167,8 @@ fn remove(list: &mut Vec<u64>, addr: u64) -> bool {
 }
 
 impl NestorTarget<'_> {
-    /// Can the engine arm everything set now (KVM has 4 debug registers)? If not, say why.
+    /// Can the engine arm everything set now (KVM has 4 debug registers for breakpoints and
+    /// protects at most 64 pages for watchpoints)? If not, say why.
     pub fn engine_takes_setup(&mut self) -> bool {
         match self.machine.set_debug(&self.setup(false)) {
             Ok(()) => true,

@@ -1,4 +1,4 @@
-//! The window's hotkeys: Ctrl+Alt plus a letter, never passed to the guest.
+//! The window's hotkeys: Ctrl+Alt plus a letter or digit, never passed to the guest.
 
 use sdl2::keyboard::{Mod, Scancode};
 
@@ -17,10 +17,14 @@ pub enum Hotkey {
     Screenshot,
     /// Switch between full screen and a window.
     ToggleFullscreen,
+    /// Save the machine to the snapshot file.
+    SaveSnapshot,
+    /// Bring the machine back from the snapshot file.
+    RestoreSnapshot,
 }
 
 /// Every hotkey with its key, the key's name and what it does, for the help line.
-pub const HOTKEYS: [(Hotkey, Scancode, &str, &str); 6] = [
+pub const HOTKEYS: [(Hotkey, Scancode, &str, &str); 8] = [
     (
         Hotkey::ToggleGrab,
         Scancode::G,
@@ -32,6 +36,13 @@ pub const HOTKEYS: [(Hotkey, Scancode, &str, &str); 6] = [
     (Hotkey::PowerButton, Scancode::O, "O", "ACPI power button"),
     (Hotkey::Screenshot, Scancode::S, "S", "screenshot (PNG)"),
     (Hotkey::ToggleFullscreen, Scancode::F, "F", "full screen"),
+    (Hotkey::SaveSnapshot, Scancode::Num1, "1", "save a snapshot"),
+    (
+        Hotkey::RestoreSnapshot,
+        Scancode::Num2,
+        "2",
+        "restore the snapshot",
+    ),
 ];
 
 /// The hotkey a key press makes with the modifiers held, if any: Ctrl and Alt (either
@@ -79,6 +90,11 @@ mod tests {
         );
         assert_eq!(hotkey(Scancode::R, ctrl_alt), Some(Hotkey::Reset));
         assert_eq!(hotkey(Scancode::O, ctrl_alt), Some(Hotkey::PowerButton));
+        assert_eq!(hotkey(Scancode::Num1, ctrl_alt), Some(Hotkey::SaveSnapshot));
+        assert_eq!(
+            hotkey(Scancode::Num2, Mod::RCTRLMOD | Mod::LALTMOD),
+            Some(Hotkey::RestoreSnapshot)
+        );
     }
 
     #[test]
@@ -86,6 +102,9 @@ mod tests {
         assert_eq!(hotkey(Scancode::G, Mod::LCTRLMOD), None);
         assert_eq!(hotkey(Scancode::G, Mod::LALTMOD), None);
         assert_eq!(hotkey(Scancode::Delete, Mod::LCTRLMOD | Mod::LALTMOD), None);
+        // Ctrl+Alt+F1..F12 switch the guest's Linux consoles, so they stay the guest's.
+        assert_eq!(hotkey(Scancode::F1, Mod::LCTRLMOD | Mod::LALTMOD), None);
+        assert_eq!(hotkey(Scancode::Num1, Mod::LCTRLMOD), None);
         let shifted = Mod::LCTRLMOD | Mod::LALTMOD | Mod::LSHIFTMOD;
         assert_eq!(hotkey(Scancode::G, shifted), None);
     }

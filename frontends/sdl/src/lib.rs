@@ -8,15 +8,18 @@
 //! modes, when the cursor may have blinked): an idle guest costs a few frames per second, a
 //! busy one gets up to 60.
 //!
+//! Snapshot hotkeys file a request that the loop serves between slices ([`snapshots`]).
 //! An audio backend plugs in through [`AudioSink`]; none is built here.
 
 pub mod hotkeys;
 pub mod keymap;
 pub mod layout;
+pub mod snapshots;
 pub mod status;
 mod window;
 
 use nestor_machine::{Machine, MachineExit};
+pub use snapshots::{PlainRebuild, Rebuild, SnapshotRequest, SnapshotSlot};
 use std::path::PathBuf;
 
 /// Something that takes the machine's sound out after each slice (e.g. a cpal stream).
@@ -38,6 +41,8 @@ pub struct SdlOptions {
     /// Start in full screen.
     pub fullscreen: bool,
     pub audio: Option<Box<dyn AudioSink>>,
+    /// Where Ctrl+Alt+1 saves and Ctrl+Alt+2 restores from.
+    pub snapshots: SnapshotSlot,
 }
 
 impl Default for SdlOptions {
@@ -48,6 +53,7 @@ impl Default for SdlOptions {
             screenshot_dir: PathBuf::from("."),
             fullscreen: false,
             audio: None,
+            snapshots: SnapshotSlot::default(),
         }
     }
 }

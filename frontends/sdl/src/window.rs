@@ -1,15 +1,16 @@
-//! The window's loop: run a slice of guest time, handle SDL's events, redraw if the picture
-//! changed.
+//! The window's loop: run a slice of guest time, handle SDL's events, redraw the lines of the
+//! picture the guest changed.
 
 use crate::hotkeys::{hotkey, Hotkey};
 use crate::keymap::guest_key;
 use crate::layout::{display_aspect, fit};
+use crate::snapshots::SnapshotRequest;
 use crate::status::Status;
 use crate::SdlOptions;
 use anyhow::{anyhow, Context};
 use nestor_i8042::{buttons, Key, I8042};
 use nestor_machine::{Machine, MachineExit};
-use nestor_vga::Vga;
+use nestor_vga::{Damage, Frame, Vga};
 use sdl2::event::{Event, WindowEvent};
 use sdl2::mouse::MouseButton;
 use sdl2::pixels::{Color, PixelFormatEnum};
@@ -22,10 +23,8 @@ use std::time::{Duration, Instant};
 
 /// Guest time run between two looks at the host's events.
 const SLICE_NS: u64 = 10_000_000;
-/// At most 60 redraws a second.
+/// At most 60 looks at the picture a second; with nothing written, nothing is drawn.
 const MIN_FRAME: Duration = Duration::from_micros(16_667);
-/// Text modes are redrawn this often even when nothing was written: the cursor blinks.
-const BLINK_REFRESH: Duration = Duration::from_millis(133);
 /// How long a paused frontend waits for an event before looking again.
 const PAUSED_WAIT_MS: u32 = 50;
 /// The window's first size (4:3).
@@ -41,15 +40,18 @@ struct Session {
     buttons: u8,
     options: SdlOptions,
     frames: u64,
+    /// A snapshot hotkey's request, served before the next slice.
+    snapshot_request: Option<SnapshotRequest>,
 }
 
-/// The picture as last uploaded, and when it was.
+/// The picture as last uploaded, and when the guest's picture was last looked at.
 struct Screen<'a> {
     creator: &'a TextureCreator<WindowContext>,
     texture: Option<(Texture<'a>, u32, u32)>,
     aspect: (u32, u32),
-    generation: Option<u64>,
-    rendered_at: Option<Instant>,
+    /// The adapter's picture, brought up to date by [`Vga::render_update`].
+    frame: Frame,
+    checked_at: Option<Instant>,
 }
 
 pub(crate) fn run(machine: &mut Machine, options: SdlOptions) -> anyhow::Result<MachineExit> {
@@ -80,8 +82,8 @@ pub(crate) fn run(machine: &mut Machine, options: SdlOptions) -> anyhow::Result<
         creator: &creator,
         texture: None,
         aspect: (4, 3),
-        generation: None,
-        rendered_at: None,
+        frame: Frame::default(),
+        checked_at: None,
     };
     let mut pump = sdl.event_pump().map_err(|e| anyhow!("SDL events: {e}"))?;
     let mut session = Session {
@@ -92,6 +94,7 @@ pub(crate) fn run(machine: &mut Machine, options: SdlOptions) -> anyhow::Result<
         buttons: 0,
         options,
         frames: 0,
+        snapshot_request: None,
     };
     let started = Instant::now();
     let exit = session.main_loop(machine, &mut screen, &mut pump);
@@ -126,6 +129,9 @@ impl Session {
                     Flow::Continue => {}
                 }
             }
+            if let Some(request) = self.snapshot_request.take() {
+                self.serve_snapshot(request, machine, screen);
+            }
             if !self.status.paused {
                 if let Some(exit) = self.run_slice(machine)? {
                     return Ok(exit);
@@ -139,6 +145,25 @@ impl Session {
                 title = now_title;
             }
         }
+    }
+
+    /// Save or restore between slices; a restored machine's picture is drawn afresh.
+    fn serve_snapshot(
+        &mut self,
+        request: SnapshotRequest,
+        machine: &mut Machine,
+        screen: &mut Screen,
+    ) {
+        if request == SnapshotRequest::Restore {
+            // The restored guest has its own idea of what is held: the host lets go of all.
+            self.release_all(machine);
+        }
+        let text = self.options.snapshots.serve(request, machine);
+        if request == SnapshotRequest::Restore {
+            // The adapter redraws all of a restored picture by itself.
+            screen.checked_at = None;
+        }
+        self.status.say(text, Instant::now());
     }
 
     /// Run one slice; `Some` when the machine stopped for good.
@@ -204,6 +229,10 @@ impl Session {
                 }
             }
             Event::MouseButtonUp { mouse_btn, .. } if self.status.grabbed => {
+                if self.buttons & button_bit(mouse_btn) == 0 {
+                    // The release of the click that grabbed: the guest never saw it pressed.
+                    return Flow::Continue;
+                }
                 self.buttons &= !button_bit(mouse_btn);
                 let b = self.buttons;
                 with_kbc(machine, |k| k.mouse_event(0, 0, 0, b));
@@ -271,6 +300,8 @@ impl Session {
                 tracing::info!("{text}");
                 self.status.say(text, now);
             }
+            Hotkey::SaveSnapshot => self.snapshot_request = Some(SnapshotRequest::Save),
+            Hotkey::RestoreSnapshot => self.snapshot_request = Some(SnapshotRequest::Restore),
             Hotkey::ToggleFullscreen => {
                 let window = self.canvas.window_mut();
                 let next = match window.fullscreen_state() {
@@ -295,7 +326,9 @@ impl Session {
         Ok(path)
     }
 
-    /// Upload a new picture if the guest changed it (at most every [`MIN_FRAME`]), and show it.
+    /// Upload the lines the guest changed (looking at most every [`MIN_FRAME`]), and show
+    /// the picture when any did or the window asks for it. An idle screen costs no drawing:
+    /// the frame rate follows the guest's writes (and the text cursor's blinking).
     fn redraw(
         &mut self,
         machine: &mut Machine,
@@ -307,20 +340,19 @@ impl Session {
             return Ok(());
         };
         let now = Instant::now();
-        let since = screen.rendered_at.map(|t| now.saturating_duration_since(t));
-        let state = vga.state();
-        let vbe = state.vbe.enabled();
-        let text_mode = !vbe && state.attr[0x10] & 1 == 0;
-        let changed = screen.generation != Some(vga.generation())
-            || (text_mode && since.is_some_and(|s| s >= BLINK_REFRESH));
-        if changed && since.is_none_or(|s| s >= MIN_FRAME) {
-            let frame = vga.render_at(now_ns);
-            screen.generation = Some(vga.generation());
-            screen.rendered_at = Some(now);
-            screen.aspect = display_aspect(frame.width, frame.height, vbe);
-            screen.upload(&frame)?;
-            self.frames += 1;
-            present = true;
+        let due = screen
+            .checked_at
+            .is_none_or(|t| now.saturating_duration_since(t) >= MIN_FRAME);
+        if due {
+            screen.checked_at = Some(now);
+            if let Some(damage) = vga.render_update(&mut screen.frame, now_ns) {
+                let vbe = vga.state().vbe.enabled();
+                let (w, h) = (screen.frame.width, screen.frame.height);
+                screen.aspect = display_aspect(w, h, vbe);
+                screen.upload(damage)?;
+                self.frames += 1;
+                present = true;
+            }
         }
         if present {
             self.present(screen)?;
@@ -344,22 +376,32 @@ impl Session {
 }
 
 impl Screen<'_> {
-    /// Copy `frame` into the texture, making a new one when the mode's size changed.
-    fn upload(&mut self, frame: &nestor_vga::Frame) -> anyhow::Result<()> {
+    /// Copy the damaged lines of the frame into the texture, making a new one (and copying
+    /// all) when the mode's size changed.
+    fn upload(&mut self, damage: Damage) -> anyhow::Result<()> {
+        let frame = &self.frame;
         let (w, h) = (frame.width, frame.height);
         if w == 0 || h == 0 {
             return Ok(());
         }
+        let mut lines = (damage.y, damage.height);
         if !matches!(&self.texture, Some((_, tw, th)) if (*tw, *th) == (w, h)) {
             let texture = self
                 .creator
                 .create_texture_streaming(PixelFormatEnum::RGB24, w, h)
                 .context("cannot make a texture for the picture")?;
             self.texture = Some((texture, w, h));
+            lines = (0, h);
         }
-        if let Some((texture, _, _)) = self.texture.as_mut() {
+        let (y, height) = (lines.0.min(h), lines.1.min(h - lines.0.min(h)));
+        let pitch = w as usize * 3;
+        let bytes = frame
+            .rgb
+            .get(y as usize * pitch..(y + height) as usize * pitch)
+            .context("damaged lines outside the picture")?;
+        if let (Some((texture, _, _)), true) = (self.texture.as_mut(), height > 0) {
             texture
-                .update(None, &frame.rgb, w as usize * 3)
+                .update(Some(Rect::new(0, y as i32, w, height)), bytes, pitch)
                 .context("cannot upload the picture")?;
         }
         Ok(())

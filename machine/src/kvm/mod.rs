@@ -13,7 +13,8 @@
 //! on the host's clock under KVM. Also not modelled under KVM: the A20 gate (memory never
 //! wraps at 1 MiB) and FCS/FDS of the x87 (KVM has no field for them).
 //!
-//! The debugger (gdb stub) works through KVM_SET_GUEST_DEBUG: see [`debug`].
+//! The debugger (gdb stub) works through KVM_SET_GUEST_DEBUG for breakpoints and steps, and
+//! through page protection in the memory slots for watchpoints: see [`debug`].
 
 mod convert;
 pub mod debug;

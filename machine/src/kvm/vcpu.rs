@@ -2,6 +2,7 @@
 //! register access (a group is fetched from KVM only when read, stored only when changed).
 
 use super::convert::*;
+use super::debug::watch::{pieces_for, protected_slots, PageWatch, Served, SlotMemory};
 use super::debug::{DebugAction, KvmDebug};
 use super::inject::{offer, Delivery};
 use super::vm::KvmVm;
@@ -13,7 +14,7 @@ use kvm_bindings::{
 };
 use kvm_ioctls::{VcpuExit as KvmExit, VcpuFd};
 use nestor_cpu::cpuid::CpuModel;
-use nestor_cpu::debug::{linear_pc, CpuMode, DebugSetup};
+use nestor_cpu::debug::{debug_walk, linear_pc, CpuMode, DebugSetup, DebugStop, Watchpoint};
 use nestor_cpu::{Bus, CpuState};
 use std::cell::RefCell;
 
@@ -43,7 +44,7 @@ struct Cache {
 
 pub struct KvmVcpu {
     /// Owns the VM and its memory slots for as long as the vCPU lives.
-    _vm: KvmVm,
+    vm: KvmVm,
     fd: VcpuFd,
     model: CpuModel,
     /// The MSRs of CpuState this KVM accepts.
@@ -64,6 +65,8 @@ pub struct KvmVcpu {
     retired_base: u64,
     kicker: super::kick::Kicker,
     debug: KvmDebug,
+    /// Watchpoints, armed as protected pages in the VM's memory slots.
+    watch: PageWatch,
 }
 
 fn ioctl_err(what: &'static str) -> impl Fn(kvm_ioctls::Error) -> EngineError {
@@ -87,7 +90,7 @@ impl KvmVcpu {
         let mut state = CpuState::power_on();
         state.gpr[2] = u64::from(model.signature);
         let mut v = Self {
-            _vm: vm,
+            vm,
             fd,
             model: *model,
             msrs,
@@ -103,6 +106,7 @@ impl KvmVcpu {
             retired_base: 0,
             kicker: super::kick::Kicker::new(),
             debug: KvmDebug::default(),
+            watch: PageWatch::default(),
         };
         v.cache.get_mut().valid = group::ALL;
         Ok(v)
@@ -112,13 +116,6 @@ impl KvmVcpu {
     #[must_use]
     pub fn exit_count(&self) -> u64 {
         self.exits
-    }
-
-    /// Whether this KVM ignored the debugger's DR7 at the last debug exit (watchpoints
-    /// cannot fire then; see [`KvmDebug::dr7_ignored`]).
-    #[must_use]
-    pub fn debug_registers_ignored(&self) -> bool {
-        self.debug.dr7_ignored()
     }
 
     /// Store every changed register into KVM and forget the cache, so that the next
@@ -365,15 +362,28 @@ impl KvmVcpu {
                 port_out(bus, port, size, data);
                 None
             }
+            // Watched pages first: they are RAM, only protected from KVM.
             KvmExit::MmioRead(addr, data) => {
-                bus.sync_retired(retired);
-                bus.mmio_read(addr, data);
-                None
+                match self.watch.serve_read(self.vm.base_slots(), addr, data) {
+                    Served::NotOurs => {
+                        bus.sync_retired(retired);
+                        bus.mmio_read(addr, data);
+                        None
+                    }
+                    Served::Quiet => None,
+                    Served::Hit(stop) => Some(VcpuExit::Debug(stop)),
+                }
             }
             KvmExit::MmioWrite(addr, data) => {
-                bus.sync_retired(retired);
-                bus.mmio_write(addr, data);
-                None
+                match self.watch.serve_write(self.vm.base_slots(), addr, data) {
+                    Served::NotOurs => {
+                        bus.sync_retired(retired);
+                        bus.mmio_write(addr, data);
+                        None
+                    }
+                    Served::Quiet => None,
+                    Served::Hit(stop) => Some(VcpuExit::Debug(stop)),
+                }
             }
             KvmExit::Hlt => {
                 self.halted = true;
@@ -385,24 +395,103 @@ impl KvmVcpu {
             }
             KvmExit::IrqWindowOpen | KvmExit::Intr => None,
             KvmExit::Debug(d) => {
-                self.debug.note_exit_dr7(d.dr7);
                 let action = self.debug.decode(d.exception, d.dr6);
                 return self.on_debug_exit(action);
             }
             KvmExit::InternalError => {
                 // SAFETY: the kernel said this exit is an internal error: `internal` is live.
                 let e = unsafe { (*run).__bindgen_anon_1.internal };
-                return Err(self.failure(&internal_error(&e)));
+                if !self.let_code_run()? {
+                    return Err(self.failure(&internal_error(&e)));
+                }
+                None
             }
             other => {
                 let why = format!("KVM exit {other:?}");
                 return Err(self.failure(&why));
             }
         };
+        if let Some(VcpuExit::Debug(DebugStop::Watch { .. })) = done {
+            self.finish_instruction(bus)?;
+        }
         if done.is_none() && bus.stop_requested() {
             return Ok(Some(VcpuExit::Stopped));
         }
         Ok(done)
+    }
+
+    /// Let KVM complete the instruction behind the last MMIO exit without running on
+    /// (KVM_RUN with immediate_exit), so that a watchpoint stop shows the state after it.
+    fn finish_instruction(&mut self, bus: &mut dyn Bus) -> Result<(), EngineError> {
+        let retired = self.retired();
+        self.fd.set_kvm_immediate_exit(1);
+        let result = loop {
+            let exit = match self.fd.run() {
+                Err(e) if e.errno() == libc::EINTR => break Ok(()),
+                Err(e) => break Err(format!("KVM_RUN (completing an access): {e}")),
+                Ok(exit) => exit,
+            };
+            // Further pieces of the same access (one per page, at most 8 bytes each).
+            match exit {
+                KvmExit::MmioRead(addr, data) => {
+                    if self.watch.serve_read(self.vm.base_slots(), addr, data) == Served::NotOurs {
+                        bus.sync_retired(retired);
+                        bus.mmio_read(addr, data);
+                    }
+                }
+                KvmExit::MmioWrite(addr, data) => {
+                    if self.watch.serve_write(self.vm.base_slots(), addr, data) == Served::NotOurs {
+                        bus.sync_retired(retired);
+                        bus.mmio_write(addr, data);
+                    }
+                }
+                other => break Err(format!("KVM exit {other:?} while completing an access")),
+            }
+        };
+        self.fd.set_kvm_immediate_exit(0);
+        result.map_err(|why| self.failure(&why))
+    }
+
+    /// Protect the pages `watchpoints` translate to now, through the current paging, and
+    /// give the VM back every other page (all of them when there is no watchpoint).
+    fn arm_watchpoints(&mut self, watchpoints: &[Watchpoint]) -> Result<(), EngineError> {
+        let s = &self.cache.get_mut().state;
+        let mut mem = SlotMemory(self.vm.base_slots());
+        let long = s.long_mode();
+        let translate = |lin: u64| {
+            let lin = if long { lin } else { lin & 0xffff_ffff };
+            debug_walk(s, &mut mem, lin).paddr
+        };
+        let refused = |e: super::debug::watch::WatchError| EngineError::Failed(e.to_string());
+        let mut watch = PageWatch::new(pieces_for(watchpoints, translate).map_err(refused)?);
+        let code = debug_walk(s, &mut SlotMemory(self.vm.base_slots()), linear_pc(s)).paddr;
+        watch.let_code_run(code);
+        self.watch = watch;
+        self.protect_watched_pages()
+    }
+
+    /// Make the VM's slots match the watched pages' guards.
+    fn protect_watched_pages(&mut self) -> Result<(), EngineError> {
+        let want = protected_slots(self.vm.base_slots(), &self.watch.guards);
+        self.vm
+            .set_slots(&want)
+            .map_err(|e| EngineError::Failed(e.to_string()))
+    }
+
+    /// After KVM failed to emulate an instruction: if the guest ran into a page unmapped for
+    /// a read watchpoint, map it read-only and say so (true: run again).
+    fn let_code_run(&mut self) -> Result<bool, EngineError> {
+        if self.watch.guards.is_empty() {
+            return Ok(false);
+        }
+        self.fetch(group::REGS | group::SREGS)?;
+        let s = &self.cache.get_mut().state;
+        let code = debug_walk(s, &mut SlotMemory(self.vm.base_slots()), linear_pc(s)).paddr;
+        if !self.watch.let_code_run(code) {
+            return Ok(false);
+        }
+        self.protect_watched_pages()?;
+        Ok(true)
     }
 }
 
@@ -639,6 +728,7 @@ impl Vcpu for KvmVcpu {
 
     fn set_debug(&mut self, setup: &DebugSetup) -> Result<(), EngineError> {
         self.fetch(group::REGS | group::SREGS)?;
+        self.arm_watchpoints(&setup.watchpoints)?;
         let s = &self.cache.get_mut().state;
         let (pc, mode) = (linear_pc(s), CpuMode::of(s));
         let arg = self

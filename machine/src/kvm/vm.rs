@@ -1,5 +1,6 @@
 //! The KVM virtual machine: opening /dev/kvm, checking what Nestor needs of it, and the memory
-//! slots laid over the very pages the interpreter uses.
+//! slots laid over the very pages the interpreter uses (split around watched pages while the
+//! debugger has watchpoints: see `debug::watch`).
 
 use super::KvmError;
 use crate::memory::{GuestMemory, FOUR_GIB};
@@ -56,6 +57,12 @@ pub struct KvmVm {
     /// The ROM, copied to page-aligned memory (KVM maps only whole host pages; the ROM is
     /// read-only, so a copy is indistinguishable).
     _rom: MmapMut,
+    /// The memory map's slots, as [`slots`] made them.
+    base: Vec<Slot>,
+    /// What KVM has in each of its slot numbers now (watchpoints split the base slots).
+    mapped: Vec<Option<Slot>>,
+    /// How many slots this KVM allows.
+    max_slots: usize,
 }
 
 /// A guest-physical range backed by host memory.
@@ -78,16 +85,51 @@ impl KvmVm {
         fd.set_tss_address(TSS_ADDR)
             .map_err(|e| KvmError::Ioctl("KVM_SET_TSS_ADDR", e))?;
         let rom = copy_rom(mem)?;
-        let vm = Self { kvm, fd, _rom: rom };
-        for (n, slot) in slots(mem, vm._rom.as_ptr() as u64, vm._rom.len() as u64)
-            .into_iter()
-            .enumerate()
-        {
-            vm.map(n as u32, slot)?;
-        }
+        let base = slots(mem, rom.as_ptr() as u64, rom.len() as u64);
+        let max_slots = kvm.get_nr_memslots();
+        let mut vm = Self {
+            kvm,
+            fd,
+            _rom: rom,
+            base: base.clone(),
+            mapped: Vec::new(),
+            max_slots,
+        };
+        vm.set_slots(&base)?;
         Ok(vm)
     }
 
+    /// The memory map's own slots (before any watchpoint split them).
+    #[must_use]
+    pub fn base_slots(&self) -> &[Slot] {
+        &self.base
+    }
+
+    /// Make KVM's slots exactly `want`, touching only the slots that change.
+    pub fn set_slots(&mut self, want: &[Slot]) -> Result<(), KvmError> {
+        let (remove, add) = slot_changes(&self.mapped, want);
+        for index in remove {
+            if let Some(Some(old)) = self.mapped.get(index) {
+                self.map(index as u32, Slot { size: 0, ..*old })?;
+            }
+            self.mapped[index] = None;
+        }
+        for (index, slot) in add {
+            if index >= self.max_slots {
+                return Err(KvmError::Layout(
+                    "watchpoints need more memory slots than this KVM has",
+                ));
+            }
+            self.map(index as u32, slot)?;
+            if self.mapped.len() <= index {
+                self.mapped.resize(index + 1, None);
+            }
+            self.mapped[index] = Some(slot);
+        }
+        Ok(())
+    }
+
+    /// Set KVM's slot `index` to `s` (a size of 0 deletes it).
     fn map(&self, index: u32, s: Slot) -> Result<(), KvmError> {
         let region = kvm_userspace_memory_region {
             slot: index,
@@ -101,6 +143,30 @@ impl KvmVm {
         unsafe { self.fd.set_user_memory_region(region) }
             .map_err(|e| KvmError::Ioctl("KVM_SET_USER_MEMORY_REGION", e))
     }
+}
+
+/// The slot numbers to delete (mapped but not wanted), then the slots to add with the numbers
+/// to give them (wanted but not mapped; the lowest free numbers, deletions included). KVM
+/// refuses overlapping slots, so deletions go first.
+#[must_use]
+pub fn slot_changes(mapped: &[Option<Slot>], want: &[Slot]) -> (Vec<usize>, Vec<(usize, Slot)>) {
+    let remove: Vec<usize> = mapped
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| m.filter(|s| !want.contains(s)).map(|_| i))
+        .collect();
+    let mut free = mapped
+        .iter()
+        .enumerate()
+        .filter(|(i, m)| m.is_none() || remove.contains(i))
+        .map(|(i, _)| i)
+        .chain(mapped.len()..);
+    let add = want
+        .iter()
+        .filter(|s| !mapped.contains(&Some(**s)))
+        .filter_map(|s| free.next().map(|i| (i, *s)))
+        .collect();
+    (remove, add)
 }
 
 /// The ROM image, as the memory map shows it at the top of the 4 GiB space.
@@ -190,6 +256,37 @@ mod tests {
         );
         assert!(s[2].read_only && s[3].read_only);
         assert_eq!((s[3].guest, s[3].size), (FOUR_GIB - (256 << 10), 256 << 10));
+    }
+
+    fn slot(guest: u64, size: u64) -> Slot {
+        Slot {
+            guest,
+            size,
+            host: 0x7000_0000 + guest,
+            read_only: false,
+        }
+    }
+
+    #[test]
+    fn slot_changes_touch_only_what_differs() {
+        let a = slot(0, 0x5000);
+        let b = slot(0x5000, 0x1000);
+        let c = slot(0x6000, 0x1000);
+        let whole = slot(0, 0x7000);
+        let mapped = [Some(whole), None, Some(slot(0x10_0000, 0x1000))];
+        let want = [a, b, c, slot(0x10_0000, 0x1000)];
+        let (remove, add) = slot_changes(&mapped, &want);
+        assert_eq!(remove, [0]);
+        assert_eq!(
+            add,
+            [(0, a), (1, b), (3, c)],
+            "free numbers first, then new ones"
+        );
+        let same: Vec<Option<Slot>> = want.iter().copied().map(Some).collect();
+        assert_eq!(slot_changes(&same, &want), (vec![], vec![]));
+        let (remove, add) = slot_changes(&same, &[whole, slot(0x10_0000, 0x1000)]);
+        assert_eq!(remove, [0, 1, 2]);
+        assert_eq!(add, [(0, whole)]);
     }
 
     #[test]

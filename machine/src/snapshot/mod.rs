@@ -8,12 +8,11 @@
 //! board, the BIOS's host side, the firmware image and one note per device keyed by its
 //! stable name with its state version.
 //!
-//! Known limits: a resumed run prints exactly what the run that took the snapshot prints
-//! after it, but stopping the run loop at all is visible to a guest that reads device time
-//! through MMIO (the CPU syncs device time only at port I/O and at slice starts), so a run
-//! never stopped may differ in later timestamps. Realtime snapshots restart the clock at zero
-//! (the clock has no way to be set yet). Writes kept in memory by `--snapshot` drives are
-//! not saved.
+//! In deterministic mode a resumed run prints exactly what a run that never stopped prints
+//! after the snapshot point: stopping the run loop is invisible to the guest (a device access
+//! that moves a timer deadline into the running slice ends the slice there, see
+//! `Board::begin_slice`). Known limits: a realtime snapshot's clock carries on from the saved
+//! time; writes kept in memory by `--snapshot` drives are not saved.
 
 mod config;
 mod notes;
@@ -59,6 +58,12 @@ pub enum SnapshotError {
     Capture(String),
     #[error("device {0}: {1}")]
     Device(String, String),
+    #[error(
+        "the guest uses {features}, which the {engine} engine's CPU model lacks on this host: \
+         resume under another engine, or snapshot a guest booted with a plan that includes \
+         {engine} (--engine-plan ...,{engine}), whose CPU model offers only what {engine} does"
+    )]
+    CpuFeatures { features: String, engine: String },
     #[error(transparent)]
     Machine(#[from] MachineError),
 }

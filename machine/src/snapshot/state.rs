@@ -261,6 +261,13 @@ pub fn apply(machine: &mut Machine, mut d: Decoded) -> Result<(), SnapshotError>
     }
     board.after_restore();
     machine.bios = d.bios.map(nestor_bios::Bios::from_state);
+    let missing = cr4_features_missing(d.cpu.state.cr4, &machine.engine_model);
+    if !missing.is_empty() {
+        return Err(SnapshotError::CpuFeatures {
+            features: missing.join(", "),
+            engine: machine.vcpu.name().to_string(),
+        });
+    }
     // Whichever engine the resume chose takes the state and the retired count that
     // deterministic time is derived from.
     machine
@@ -274,7 +281,39 @@ pub fn apply(machine: &mut Machine, mut d: Decoded) -> Result<(), SnapshotError>
         let now = clock.now_ns(d.cpu.retired);
         clock.idle_until(d.cpu.retired, now.saturating_add(d.clock.skipped_ns));
     } else {
-        tracing::warn!("resuming a realtime snapshot: the clock restarts at zero");
+        clock.continue_realtime_from(d.clock.now_ns);
     }
     Ok(())
+}
+
+/// Optional CR4 features the saved guest has turned on that `model` does not offer (a guest
+/// booted on the interpreter's full model cannot move to a KVM that lacks, say, LA57).
+pub(crate) fn cr4_features_missing(
+    cr4: u64,
+    model: &nestor_cpu::cpuid::CpuModel,
+) -> Vec<&'static str> {
+    use nestor_cpu::cpuid::{ecx, leaf7};
+    use nestor_cpu::state::cr4 as bit;
+    let features = [
+        (
+            bit::LA57,
+            model.leaf7[1] & leaf7::ECX_LA57,
+            "5-level paging (CR4.LA57)",
+        ),
+        (
+            bit::FSGSBASE,
+            model.leaf7[0] & leaf7::EBX_FSGSBASE,
+            "CR4.FSGSBASE",
+        ),
+        (bit::SMEP, model.leaf7[0] & leaf7::EBX_SMEP, "CR4.SMEP"),
+        (bit::SMAP, model.leaf7[0] & leaf7::EBX_SMAP, "CR4.SMAP"),
+        (bit::UMIP, model.leaf7[1] & leaf7::ECX_UMIP, "CR4.UMIP"),
+        (bit::PCIDE, model.features_ecx & ecx::PCID, "CR4.PCIDE"),
+        (bit::OSXSAVE, model.features_ecx & ecx::XSAVE, "CR4.OSXSAVE"),
+    ];
+    features
+        .iter()
+        .filter(|(flag, offered, _)| cr4 & flag != 0 && *offered == 0)
+        .map(|(_, _, name)| *name)
+        .collect()
 }

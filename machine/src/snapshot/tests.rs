@@ -439,3 +439,25 @@ fn snapshot_benchmark() {
         std::fs::remove_file(&path).expect("cleanup");
     }
 }
+
+/// A guest that turned on 5-level paging cannot move to an engine whose CPU model lacks it;
+/// the refusal names the feature.
+#[test]
+fn cr4_features_the_engine_lacks_are_named() {
+    use nestor_cpu::cpuid::{leaf7, NESTOR64};
+    use nestor_cpu::state::cr4;
+    let mut kvm_like = NESTOR64;
+    kvm_like.leaf7[1] &= !leaf7::ECX_LA57;
+    let guest_cr4 = cr4::PAE | cr4::PGE | cr4::LA57;
+    assert!(state::cr4_features_missing(guest_cr4, &NESTOR64).is_empty());
+    assert_eq!(
+        state::cr4_features_missing(guest_cr4, &kvm_like),
+        vec!["5-level paging (CR4.LA57)"]
+    );
+    assert!(state::cr4_features_missing(cr4::PAE, &kvm_like).is_empty());
+    let e = SnapshotError::CpuFeatures {
+        features: "5-level paging (CR4.LA57)".into(),
+        engine: "kvm".into(),
+    };
+    assert!(e.to_string().contains("--engine-plan ...,kvm"), "{e}");
+}

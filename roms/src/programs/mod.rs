@@ -10,6 +10,7 @@ pub mod bench_long;
 pub mod bench_string;
 pub mod common;
 pub mod demo;
+pub mod mouse_probe;
 #[path = "../tetris.rs"]
 pub mod tetris;
 #[path = "../tetris_draw.rs"]
@@ -74,4 +75,5 @@ pub const ALL: &[(&str, Build)] = &[
     ("tetris", tetris::build),
     ("bench_int64", bench_long::build_int),
     ("bench_sse64", bench_long::build_sse),
+    ("mouse_probe", mouse_probe::build),
 ];

@@ -2,35 +2,31 @@ use super::*;
 use crate::engine::{Vcpu, VcpuExit};
 use crate::kvm::KvmVcpu;
 use crate::memory::GuestMemory;
+use nestor_cpu::debug::{WatchKind, Watchpoint};
 use nestor_cpu::testbus::FlatBus;
 
 fn watch(start: u64, len: u64, kind: WatchKind) -> Watchpoint {
     Watchpoint { start, len, kind }
 }
 
-/// DR7 per the SDM (vol. 3, 18.2.4): G bit 2n+1, R/W at 16+4n (00 exec, 01 write, 11 access),
-/// LEN at 18+4n (00 = 1, 01 = 2, 11 = 4, 10 = 8 bytes); GE and bit 10 set.
+/// DR7 per the SDM (vol. 3, 18.2.4): G bit 2n+1; R/W and LEN 0 for instruction
+/// breakpoints; GE and bit 10 set. Watchpoints take no debug register.
 #[test]
-fn dr7_encodes_types_and_lengths() {
+fn dr7_arms_breakpoints_only() {
     let setup = DebugSetup {
-        breakpoints: vec![0xffff_fff0],
+        breakpoints: vec![0xffff_fff0, 0x7c00, 0x7c00],
         watchpoints: vec![
             watch(0x5000, 4, WatchKind::Write),
             watch(0x6002, 2, WatchKind::Access),
-            watch(0x7008, 8, WatchKind::Read),
         ],
         ..DebugSetup::default()
     };
     let slots = slots_for(&setup).unwrap();
+    assert_eq!(slots, [0xffff_fff0, 0x7c00], "duplicates share a register");
     let g = guest_debug(&slots, false);
     assert_eq!(g.control, KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP);
-    assert_eq!(g.arch.debugreg[..4], [0xffff_fff0, 0x5000, 0x6002, 0x7008]);
-    let expected = 0x600
-        | 0b10 | 0b1000 | 0b10_0000 | 0b1000_0000 // G0..G3; DR0 exec, 1 byte: bits 16..19 clear
-        | 0b1101 << 20 // DR1: write, 4 bytes
-        | 0b0111 << 24 // DR2: access, 2 bytes
-        | 0b1011 << 28; // DR3: access (x86 has no read-only), 8 bytes
-    assert_eq!(g.arch.debugreg[7], expected, "{:#x}", g.arch.debugreg[7]);
+    assert_eq!(g.arch.debugreg[..4], [0xffff_fff0, 0x7c00, 0, 0]);
+    assert_eq!(g.arch.debugreg[7], 0x600 | 0b10 | 0b1000);
 }
 
 #[test]
@@ -42,31 +38,21 @@ fn single_step_alone_uses_no_debug_registers() {
 }
 
 #[test]
-fn unaligned_watchpoints_split_into_aligned_pieces() {
-    assert_eq!(
-        aligned_pieces(0x5001, 4),
-        [(0x5001, 1), (0x5002, 2), (0x5004, 1)]
-    );
-    assert_eq!(aligned_pieces(0x5000, 16), [(0x5000, 8), (0x5008, 8)]);
-    assert_eq!(aligned_pieces(0x5000, 0), [(0x5000, 1)]);
-    assert_eq!(aligned_pieces(0x5000, 3), [(0x5000, 2), (0x5002, 1)]);
-}
-
-#[test]
-fn more_than_four_slots_is_refused_with_the_count() {
+fn more_than_four_breakpoints_are_refused_with_the_count() {
     let setup = DebugSetup {
-        breakpoints: vec![1, 2, 3],
+        breakpoints: vec![1, 2, 3, 4, 5],
         watchpoints: vec![watch(0x5001, 2, WatchKind::Write)],
         ..DebugSetup::default()
     };
     let e = slots_for(&setup).unwrap_err();
     assert_eq!(e, KvmDebugError::TooManySlots(5));
     assert!(e.to_string().contains("4 hardware debug registers"));
-    let huge = DebugSetup {
-        watchpoints: vec![watch(0, u64::MAX, WatchKind::Write)],
+    let many_watches = DebugSetup {
+        breakpoints: vec![1, 2, 3, 4],
+        watchpoints: vec![watch(0, 8, WatchKind::Write); 8],
         ..DebugSetup::default()
     };
-    assert!(slots_for(&huge).is_err());
+    assert!(slots_for(&many_watches).is_ok());
 }
 
 #[test]
@@ -95,8 +81,7 @@ fn exceptions_are_refused_and_idle_setups_need_no_ioctl() {
 fn dr6_decodes_to_the_stop() {
     let mut d = KvmDebug::default();
     let setup = DebugSetup {
-        breakpoints: vec![0x1000],
-        watchpoints: vec![watch(0x5001, 2, WatchKind::Write)],
+        breakpoints: vec![0x1000, 0x2000],
         single_step: true,
         ..DebugSetup::default()
     };
@@ -105,13 +90,9 @@ fn dr6_decodes_to_the_stop() {
         d.decode(1, 0xffff_0ff1),
         DebugAction::Stop(DebugStop::Breakpoint(0x1000))
     );
-    // DR2 holds the second byte of the unaligned watchpoint.
     assert_eq!(
-        d.decode(1, 0xffff_4ff4),
-        DebugAction::Stop(DebugStop::Watch {
-            kind: WatchKind::Write,
-            addr: 0x5002
-        })
+        d.decode(1, 0xffff_4ff2),
+        DebugAction::Stop(DebugStop::Breakpoint(0x2000))
     );
     assert_eq!(d.decode(1, 0xffff_4ff0), DebugAction::Stop(DebugStop::Step));
     assert_eq!(d.decode(1, 0xffff_0ff0), DebugAction::Reinject);
@@ -229,6 +210,7 @@ fn enter_long_mode(v: &mut KvmVcpu, mem: &mut GuestMemory) {
     s.efer = efer::LME | efer::LMA;
     s.rip = 0x1_0000;
     s.rflags = 2;
+    s.gpr[0] = 0x1234_5678;
     v.set_state(&s).unwrap();
 }
 
@@ -246,29 +228,24 @@ fn kvm_watches_breaks_and_steps_in_long_mode() {
         ..DebugSetup::default()
     };
     v.set_debug(&setup).unwrap();
-    let first = run(&mut v);
-    if v.debug_registers_ignored() {
-        eprintln!(
-            "SKIPPED (watchpoint part): this KVM does not load the debugger's DR7 (its debug \
-             exit reported DR7=0): data breakpoints cannot fire here"
-        );
-    } else {
-        let write = DebugStop::Watch {
-            kind: WatchKind::Write,
-            addr: 0x5000,
-        };
-        assert_eq!(first, VcpuExit::Debug(write));
-        assert_eq!(
-            v.state().rip,
-            0x1_0008,
-            "stops after the writing instruction"
-        );
-        v.set_debug(&setup).unwrap();
-        assert_eq!(
-            run(&mut v),
-            VcpuExit::Debug(DebugStop::Breakpoint(0x1_0009))
-        );
-    }
+    let write = DebugStop::Watch {
+        kind: WatchKind::Write,
+        addr: 0x5000,
+    };
+    assert_eq!(run(&mut v), VcpuExit::Debug(write));
+    assert_eq!(
+        v.state().rip,
+        0x1_0008,
+        "stops after the writing instruction"
+    );
+    let mut written = [0u8; 4];
+    assert!(mem.read(0x5000, &mut written));
+    assert_eq!(written, 0x1234_5678u32.to_le_bytes(), "the write was done");
+    v.set_debug(&setup).unwrap();
+    assert_eq!(
+        run(&mut v),
+        VcpuExit::Debug(DebugStop::Breakpoint(0x1_0009))
+    );
     assert_eq!(v.state().rip, 0x1_0009, "stops before the instruction");
     let step = DebugSetup {
         single_step: true,
@@ -281,6 +258,57 @@ fn kvm_watches_breaks_and_steps_in_long_mode() {
         0x1_000a,
         "stepped the hlt's predecessor only"
     );
+}
+
+/// Against the host's KVM: a read watchpoint unmaps its page, stops after the reading
+/// instruction with the value loaded, and its removal gives the page back (the guest then
+/// runs on without exits there).
+#[test]
+fn kvm_read_watchpoints_unmap_pages_and_removal_restores_them() {
+    let Some((mut v, mut mem)) = live_or_skip() else {
+        return;
+    };
+    enter_long_mode(&mut v, &mut mem);
+    // mov eax, [0x6000]; mov [0x5000], eax; hlt
+    let code = [
+        0x8b, 0x04, 0x25, 0x00, 0x60, 0x00, 0x00, 0x89, 0x04, 0x25, 0x00, 0x50, 0x00, 0x00, 0xf4,
+    ];
+    assert!(mem.write(0x1_0000, &code));
+    assert!(mem.write(0x6000, &0xcafe_babeu32.to_le_bytes()));
+    let read = DebugSetup {
+        watchpoints: vec![
+            watch(0x6000, 4, WatchKind::Read),
+            watch(0x5000, 4, WatchKind::Read),
+        ],
+        ..DebugSetup::default()
+    };
+    v.set_debug(&read).unwrap();
+    let stop = DebugStop::Watch {
+        kind: WatchKind::Read,
+        addr: 0x6000,
+    };
+    assert_eq!(run(&mut v), VcpuExit::Debug(stop));
+    let s = v.state();
+    assert_eq!(s.rip, 0x1_0007, "stops after the reading instruction");
+    assert_eq!(s.gpr[0], 0xcafe_babe, "with the value read from guest RAM");
+    // The write to the read-watched page is served without a stop.
+    v.set_debug(&read).unwrap();
+    assert_eq!(run(&mut v), VcpuExit::Halted);
+    let mut written = [0u8; 4];
+    assert!(mem.read(0x5000, &mut written));
+    assert_eq!(u32::from_le_bytes(written), 0xcafe_babe);
+    // Without watchpoints the pages are plain RAM again: KVM writes them itself.
+    v.set_debug(&DebugSetup::default()).unwrap();
+    let mut s = v.state();
+    s.rip = 0x1_0000;
+    s.events.halted = false;
+    assert!(mem.write(0x6000, &7u32.to_le_bytes()));
+    v.set_state(&s).unwrap();
+    let exits = v.exit_count();
+    assert_eq!(run(&mut v), VcpuExit::Halted);
+    assert_eq!(v.exit_count(), exits + 1, "only the hlt exits");
+    assert!(mem.read(0x5000, &mut written));
+    assert_eq!(u32::from_le_bytes(written), 7);
 }
 
 #[test]
@@ -306,4 +334,34 @@ fn resuming_on_a_breakpoint_steps_over_it_first() {
         d.decode(1, 1),
         DebugAction::Stop(DebugStop::Breakpoint(0x1000))
     );
+}
+
+/// Against the host's KVM: code that jumps into a page unmapped for an access watchpoint
+/// (KVM cannot fetch from it) runs on, the page now read-only, and its writes still stop.
+#[test]
+fn kvm_code_running_into_an_access_watched_page_runs_on() {
+    let Some((mut v, mut mem)) = live_or_skip() else {
+        return;
+    };
+    enter_long_mode(&mut v, &mut mem);
+    // mov eax, 0x5000; jmp rax. At 0x5000: mov [0x5100], eax; hlt
+    assert!(mem.write(0x1_0000, &[0xb8, 0x00, 0x50, 0x00, 0x00, 0xff, 0xe0]));
+    assert!(mem.write(0x5000, &[0x89, 0x04, 0x25, 0x00, 0x51, 0x00, 0x00, 0xf4]));
+    let access = DebugSetup {
+        watchpoints: vec![watch(0x5100, 4, WatchKind::Access)],
+        ..DebugSetup::default()
+    };
+    v.set_debug(&access).unwrap();
+    let stop = DebugStop::Watch {
+        kind: WatchKind::Write,
+        addr: 0x5100,
+    };
+    assert_eq!(run(&mut v), VcpuExit::Debug(stop));
+    assert_eq!(v.state().rip, 0x5007);
+    let mut written = [0u8; 4];
+    assert!(mem.read(0x5100, &mut written));
+    assert_eq!(u32::from_le_bytes(written), 0x5000);
+    // Resuming with the code in the watched page: armed read-only from the start.
+    v.set_debug(&access).unwrap();
+    assert_eq!(run(&mut v), VcpuExit::Halted);
 }
