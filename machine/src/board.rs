@@ -333,15 +333,7 @@ impl Board {
                 });
             }
         }
-        if self.irq.lapic.next_deadline_ns().is_some_and(|d| d <= now) {
-            let mut ctx = Ctx {
-                wires: &mut self.wires,
-                now,
-                source: LAPIC_SLOT,
-            };
-            self.irq.lapic.on_timer(&mut ctx);
-            self.irq_dirty = true;
-        }
+        self.run_lapic_timer_if_due(now);
         self.settle();
     }
 

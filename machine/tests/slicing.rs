@@ -5,11 +5,13 @@
 //! APIC's timer through MMIO) in the middle of a slice and waits for them spinning, halted and
 //! inside a long REP STOSB, then prints what its interrupt handlers saw.
 
+mod common;
+
+use common::{idt_gate, real_mode_part, IDT};
 use iced_x86::code_asm::*;
 use nestor_device::testing::BufferBackend;
 use nestor_machine::{Machine, MachineConfig, MachineExit};
 
-const IDT: u32 = 0x1000;
 /// Set by the interrupt handlers; the handlers also save ECX and EDI here + 4 and + 8.
 const FIRED: u32 = 0x2000;
 const SAVED_ECX: u32 = 0x2004;
@@ -23,41 +25,6 @@ const LAPIC: u32 = 0xfee0_0000;
 const REP_COUNT: u32 = 200_000;
 /// Rounds per (timer, wait) pair.
 const ROUNDS: u32 = 6;
-
-/// 16-bit start: flat GDT in RAM, protected mode, far jump to the 32-bit part at BASE.
-fn real_mode_part() -> Result<Vec<u8>, IcedError> {
-    let mut a = CodeAssembler::new(16)?;
-    a.cli()?;
-    a.xor(ax, ax)?;
-    a.mov(ds, ax)?;
-    let gdt: [(u32, u32); 6] = [
-        (0x800, 0),
-        (0x804, 0),
-        (0x808, 0x0000_ffff),
-        (0x80c, 0x00cf_9a00),
-        (0x810, 0x0000_ffff),
-        (0x814, 0x00cf_9200),
-    ];
-    for (at, v) in gdt {
-        a.mov(dword_ptr(at), v)?;
-    }
-    a.mov(word_ptr(0x820), 0x17u32)?;
-    a.mov(dword_ptr(0x822), 0x800u32)?;
-    a.lgdt(ptr(0x820))?;
-    a.mov(eax, cr0)?;
-    a.or(al, 1)?;
-    a.mov(cr0, eax)?;
-    // jmp far 0008:000F1000 (66 EA: a 32-bit offset from 16-bit code).
-    a.db(&[0x66, 0xea, 0x00, 0x10, 0x0f, 0x00, 0x08, 0x00])?;
-    a.assemble(0)
-}
-
-fn idt_gate(a: &mut CodeAssembler, vector: u32, handler: u64) -> Result<(), IcedError> {
-    let handler = handler as u32;
-    let at = IDT + vector * 8;
-    a.mov(dword_ptr(at), (0x08 << 16) | (handler & 0xffff))?;
-    a.mov(dword_ptr(at + 4), (handler & 0xffff_0000) | 0x8e00)
-}
 
 fn out_bytes(a: &mut CodeAssembler, writes: &[(u32, u32)]) -> Result<(), IcedError> {
     for &(port, v) in writes {
@@ -181,8 +148,8 @@ fn protected_part() -> Result<Vec<u8>, IcedError> {
     a.mov(es, ax)?;
     a.mov(ss, ax)?;
     a.mov(esp, 0x7000)?;
-    idt_gate(&mut a, 0x20, PIC_HANDLER)?;
-    idt_gate(&mut a, 0x30, APIC_HANDLER)?;
+    idt_gate(&mut a, 0x20, PIC_HANDLER as u32)?;
+    idt_gate(&mut a, 0x30, APIC_HANDLER as u32)?;
     a.mov(word_ptr(0x830), 256 * 8 - 1)?;
     a.mov(dword_ptr(0x832), IDT)?;
     a.lidt(ptr(0x830))?;

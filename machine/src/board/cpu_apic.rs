@@ -48,15 +48,23 @@ impl Board {
 
     fn fire_lapic_timer(&mut self) {
         let now = self.now_ns();
-        if self.irq.lapic.next_deadline_ns().is_some_and(|d| d <= now) {
-            let mut ctx = Ctx {
-                wires: &mut self.wires,
-                now,
-                source: LAPIC_SLOT,
-            };
-            self.irq.lapic.on_timer(&mut ctx);
-            self.irq_dirty = true;
+        if self.run_lapic_timer_if_due(now) {
             self.settle();
         }
+    }
+
+    /// Runs the local APIC's timer if its deadline is at or before `now`; true if it ran.
+    pub(super) fn run_lapic_timer_if_due(&mut self, now: u64) -> bool {
+        if self.irq.lapic.next_deadline_ns().is_none_or(|d| d > now) {
+            return false;
+        }
+        let mut ctx = Ctx {
+            wires: &mut self.wires,
+            now,
+            source: LAPIC_SLOT,
+        };
+        self.irq.lapic.on_timer(&mut ctx);
+        self.irq_dirty = true;
+        true
     }
 }
