@@ -390,7 +390,6 @@ fn exit_less_spin_is_kicked_out() {
 /// between, then exit with the count: interrupt injection, interrupt windows and HLT wake-up.
 fn timer_rom() -> Vec<u8> {
     use iced_x86::code_asm::*;
-    use iced_x86::BlockEncoderOptions;
     let mut a = CodeAssembler::new(16).unwrap();
     let mut handler = a.create_label();
     let mut main = a.create_label();
@@ -433,20 +432,7 @@ fn timer_rom() -> Vec<u8> {
     a.mov(al, byte_ptr(0x500)).unwrap();
     a.out(0xf4u32, al).unwrap();
     a.hlt().unwrap();
-    let res = a
-        .assemble_options(
-            0xf_0000,
-            BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS,
-        )
-        .unwrap();
-    let at = (res.label_ip(&handler).unwrap() - 0xf_0000) as u16;
-    let mut code = res.inner.code_buffer;
-    let pos = code.windows(2).position(|w| w == [0xef, 0xbe]).unwrap();
-    code[pos..pos + 2].copy_from_slice(&at.to_le_bytes());
-    let mut rom = vec![0xf4u8; 64 << 10];
-    rom[..code.len()].copy_from_slice(&code);
-    rom[0xfff0..0xfff5].copy_from_slice(&[0xea, 0, 0, 0x00, 0xf0]);
-    rom
+    rom_with_handler(&mut a, handler)
 }
 
 #[test]
@@ -464,7 +450,6 @@ fn timer_interrupts_reach_the_guest_under_kvm() {
 /// Real-mode ROM that halts with interrupts off; its NMI handler exits with status 0x4e.
 fn nmi_rom() -> Vec<u8> {
     use iced_x86::code_asm::*;
-    use iced_x86::BlockEncoderOptions;
     let mut a = CodeAssembler::new(16).unwrap();
     let mut handler = a.create_label();
     let mut main = a.create_label();
@@ -482,20 +467,7 @@ fn nmi_rom() -> Vec<u8> {
     a.mov(word_ptr(2 * 4 + 2), 0xf000u32).unwrap();
     a.cli().unwrap();
     a.hlt().unwrap();
-    let res = a
-        .assemble_options(
-            0xf_0000,
-            BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS,
-        )
-        .unwrap();
-    let at = (res.label_ip(&handler).unwrap() - 0xf_0000) as u16;
-    let mut code = res.inner.code_buffer;
-    let pos = code.windows(2).position(|w| w == [0xef, 0xbe]).unwrap();
-    code[pos..pos + 2].copy_from_slice(&at.to_le_bytes());
-    let mut rom = vec![0xf4u8; 64 << 10];
-    rom[..code.len()].copy_from_slice(&code);
-    rom[0xfff0..0xfff5].copy_from_slice(&[0xea, 0, 0, 0x00, 0xf0]);
-    rom
+    rom_with_handler(&mut a, handler)
 }
 
 /// An NMI wakes a CPU halted with interrupts off, on both engines.
@@ -512,4 +484,26 @@ fn nmi_wakes_a_halted_cpu_under_kvm() {
         let exit = m.run(Some(20_000_000)).expect("run");
         assert_eq!(exit, MachineExit::DebugExit(0x27 << 1 | 1), "{accel:?}");
     }
+}
+
+/// Assembles real-mode code at F000:0000 into a 64 KiB ROM with a reset jump to it, and puts
+/// `handler`'s offset where the code wrote the placeholder 0xBEEF (an IVT entry).
+fn rom_with_handler(
+    a: &mut iced_x86::code_asm::CodeAssembler,
+    handler: iced_x86::code_asm::CodeLabel,
+) -> Vec<u8> {
+    let res = a
+        .assemble_options(
+            0xf_0000,
+            iced_x86::BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS,
+        )
+        .unwrap();
+    let at = (res.label_ip(&handler).unwrap() - 0xf_0000) as u16;
+    let mut code = res.inner.code_buffer;
+    let pos = code.windows(2).position(|w| w == [0xef, 0xbe]).unwrap();
+    code[pos..pos + 2].copy_from_slice(&at.to_le_bytes());
+    let mut rom = vec![0xf4u8; 64 << 10];
+    rom[..code.len()].copy_from_slice(&code);
+    rom[0xfff0..0xfff5].copy_from_slice(&[0xea, 0, 0, 0x00, 0xf0]);
+    rom
 }
