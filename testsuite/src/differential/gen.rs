@@ -644,7 +644,8 @@ impl<'a> Generator<'a> {
 /// Undefined flags after `insn` ran with `taint` undefined before it.
 fn next_taint(insn: &Instruction, taint: u32) -> u32 {
     use Mnemonic as M;
-    let undefined = insn.rflags_undefined() | vendor_defined(insn.mnemonic());
+    let undefined =
+        insn.rflags_undefined() | vendor_defined(insn.mnemonic()) | rotate_overflow(insn);
     let defined = insn.rflags_written() | insn.rflags_cleared() | insn.rflags_set();
     // A shift or rotate by a count that masks to zero changes no flag at all; nor does a
     // REP-prefixed compare that runs zero times.
@@ -657,6 +658,29 @@ fn next_taint(insn: &Instruction, taint: u32) -> u32 {
         taint | undefined
     } else {
         (taint & !(defined & !undefined)) | undefined
+    }
+}
+
+/// OF after a rotate by an immediate: the SDM leaves it undefined whenever the count masked
+/// to 5 (6) bits is not 1, even when RCL/RCR's modulo 9 or 17 (ROL/ROR's operand size)
+/// leaves nothing to rotate, where the decoder reports no flag written (an AMD host
+/// changes OF for RCL r/m16 by 17).
+fn rotate_overflow(insn: &Instruction) -> u32 {
+    use Mnemonic as M;
+    if !matches!(insn.mnemonic(), M::Rol | M::Ror | M::Rcl | M::Rcr)
+        || insn.op1_kind() != OpKind::Immediate8
+    {
+        return 0;
+    }
+    let mask = if insn.op0_register().size() == 8 || insn.memory_size().size() == 8 {
+        0x3f
+    } else {
+        0x1f
+    };
+    if insn.immediate8() & mask > 1 {
+        RflagsBits::OF
+    } else {
+        0
     }
 }
 

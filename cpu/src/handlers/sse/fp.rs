@@ -3,6 +3,7 @@
 //! invalid operations give the negative "QNaN indefinite"), and exception flags accumulated
 //! into an MXCSR-format mask. Also used lane by lane by the handlers in `float`.
 
+use super::fast;
 use rustc_apfloat::ieee::{Double, Quad, Single};
 use rustc_apfloat::{Float, FloatConvert, Round, Status, StatusAnd};
 
@@ -29,6 +30,9 @@ pub(crate) trait Fp: Float + FloatConvert<Quad> + Copy {
     const INDEFINITE: u128;
     /// Round a binary128 value to this format.
     fn from_quad(q: Quad, rm: Round) -> StatusAnd<Self>;
+    /// ADD/SUB/MUL/DIV rounded to nearest on the host's own type, when that is exact:
+    /// (bits, inexact), or None (see `fast`).
+    fn native(op: Op, a: u128, b: u128) -> Option<(u128, bool)>;
 }
 
 impl Fp for Single {
@@ -38,6 +42,9 @@ impl Fp for Single {
     fn from_quad(q: Quad, rm: Round) -> StatusAnd<Self> {
         q.convert_r(rm, &mut false)
     }
+    fn native(op: Op, a: u128, b: u128) -> Option<(u128, bool)> {
+        fast::single(op, a as u32, b as u32).map(|(r, p)| (u128::from(r), p))
+    }
 }
 
 impl Fp for Double {
@@ -46,6 +53,9 @@ impl Fp for Double {
     const INDEFINITE: u128 = 0xfff8_0000_0000_0000;
     fn from_quad(q: Quad, rm: Round) -> StatusAnd<Self> {
         q.convert_r(rm, &mut false)
+    }
+    fn native(op: Op, a: u128, b: u128) -> Option<(u128, bool)> {
+        fast::double(op, a as u64, b as u64).map(|(r, p)| (u128::from(r), p))
     }
 }
 
@@ -166,6 +176,20 @@ pub(crate) fn arith<F: Fp>(op: Op, a: u128, b: u128, mxcsr: u32, flags: &mut u32
     if matches!(op, Op::Min | Op::Max) {
         return min_max::<F>(op == Op::Max, a, b, mxcsr, flags);
     }
+    if mxcsr & (3 << mx::RC_SHIFT) == 0 {
+        if let Some((r, inexact)) = F::native(op, a, b) {
+            if inexact {
+                *flags |= mx::PE;
+            }
+            return r;
+        }
+    }
+    exact_arith::<F>(op, a, b, mxcsr, flags)
+}
+
+/// ADD/SUB/MUL/DIV through binary128-capable soft float: every MXCSR mode, flag and
+/// special operand.
+pub(crate) fn exact_arith<F: Fp>(op: Op, a: u128, b: u128, mxcsr: u32, flags: &mut u32) -> u128 {
     let mut f = 0;
     let (a, b) = (
         operand::<F>(a, mxcsr, &mut f),
@@ -189,20 +213,51 @@ pub(crate) fn arith<F: Fp>(op: Op, a: u128, b: u128, mxcsr: u32, flags: &mut u32
         // apfloat does not flag overflow when rounding towards zero yields the largest
         // finite number; IEEE (and x86) do when the exact result reaches 2^(emax+1).
         let (qx, qy): (Quad, Quad) = (widen_q(x), widen_q(y));
-        let q = match op {
-            Op::Add => qx.add_r(qy, Round::TowardZero),
-            Op::Sub => qx.sub_r(qy, Round::TowardZero),
-            Op::Mul => qx.mul_r(qy, Round::TowardZero),
-            _ => qx.div_r(qy, Round::TowardZero),
-        };
+        let q = quad_op(op, qx, qy, Round::TowardZero);
         if q.value.ilogb() > F::MAX_EXP {
             r.status |= Status::OVERFLOW;
         }
+    }
+    if rounded_to_min_normal(&r) {
+        let q = quad_op(op, widen_q(x), widen_q(y), rm).value;
+        mark_tiny_after_rounding(&mut r, q, rm);
     }
     if undelivered::<F>(r.status, r.value.to_bits(), mxcsr) {
         r.status.set(Status::INEXACT, unbounded_inexact(op, x, y));
     }
     finish(r, mxcsr, flags)
+}
+
+fn quad_op(op: Op, qx: Quad, qy: Quad, rm: Round) -> StatusAnd<Quad> {
+    match op {
+        Op::Add => qx.add_r(qy, rm),
+        Op::Sub => qx.sub_r(qy, rm),
+        Op::Mul => qx.mul_r(qy, rm),
+        _ => qx.div_r(qy, rm),
+    }
+}
+
+/// Did an inexact result round to ±the smallest normal? Only then can apfloat's tininess
+/// (judged on the bounded result) differ from x86's.
+fn rounded_to_min_normal<F: Fp>(r: &StatusAnd<F>) -> bool {
+    r.status.contains(Status::INEXACT)
+        && !r.status.contains(Status::UNDERFLOW)
+        && r.value.abs() == F::smallest_normalized()
+}
+
+/// x86 detects tininess after rounding to the destination precision with an unbounded
+/// exponent (SDM vol. 1 4.9.1.5): `q` (the binary128 result, itself rounded by `rm`,
+/// which is innocuous at 113 bits) is tiny if that rounding stays below 2^MIN_EXP.
+fn mark_tiny_after_rounding<F: Fp>(r: &mut StatusAnd<F>, q: Quad, rm: Round) {
+    if !q.is_finite_non_zero() {
+        return;
+    }
+    let e = q.ilogb();
+    let unit: Quad = widen_q(F::from_quad(q.scalbn(-e), rm).value);
+    let e = if unit.abs().ilogb() >= 1 { e + 1 } else { e };
+    if e < F::MIN_EXP {
+        r.status |= Status::UNDERFLOW;
+    }
 }
 
 /// Does an unmasked overflow or underflow exception stop this result? Then PE reports
@@ -218,12 +273,7 @@ fn undelivered<F: Fp>(status: Status, bits: u128, mxcsr: u32) -> bool {
 fn unbounded_inexact<F: Fp>(op: Op, x: F, y: F) -> bool {
     let (qx, qy): (Quad, Quad) = (widen_q(x), widen_q(y));
     let rm = Round::NearestTiesToEven;
-    let q = match op {
-        Op::Add => qx.add_r(qy, rm),
-        Op::Sub => qx.sub_r(qy, rm),
-        Op::Mul => qx.mul_r(qy, rm),
-        _ => qx.div_r(qy, rm),
-    };
+    let q = quad_op(op, qx, qy, rm);
     q.status.contains(Status::INEXACT) || !fits::<F>(q.value)
 }
 
@@ -455,6 +505,9 @@ pub(crate) fn narrow(v: u128, mxcsr: u32, flags: &mut u32) -> u128 {
     if r.value.is_finite() && q.is_finite() && q.ilogb() > Single::MAX_EXP {
         r.status |= Status::OVERFLOW | Status::INEXACT;
     }
+    if rounded_to_min_normal(&r) {
+        mark_tiny_after_rounding(&mut r, q, rounding(mxcsr));
+    }
     if undelivered::<Single>(r.status, r.value.to_bits(), mxcsr) {
         r.status.set(Status::INEXACT, !fits::<Single>(q));
     }
@@ -519,5 +572,44 @@ mod unmasked_tests {
         // 2^160: exact unbounded.
         assert_eq!(mul_flags(0x7000_0000, 0x5000_0000, 0x1b80), mx::OE);
         assert_eq!(mul_flags(0x7000_0001, 0x5000_0001, 0x1b80), mx::OE | mx::PE);
+    }
+}
+
+#[cfg(test)]
+mod tininess_tests {
+    use super::{arith, mx, narrow, Op};
+    use rustc_apfloat::ieee::Double;
+
+    const MIN_NORMAL: u128 = 0x0010_0000_0000_0000;
+
+    fn mul(a: u128, b: u128, mxcsr: u32) -> (u128, u32) {
+        let mut f = 0;
+        (arith::<Double>(Op::Mul, a, b, mxcsr, &mut f), f)
+    }
+
+    #[test]
+    fn a_product_rounded_up_to_the_smallest_normal_is_still_tiny() {
+        // (2^-512·(2-2^-52))² = 2^-1022·(1-2^-51+2^-104): RC=up gives 2^-1022, but rounded
+        // to 53 bits with an unbounded exponent it stays below 2^-1022 (host: UE|PE).
+        let x = 0x1fff_ffff_ffff_ffff;
+        assert_eq!(mul(x, x, 0x5f80), (MIN_NORMAL, mx::UE | mx::PE));
+        // Under FTZ that tiny result flushes to zero.
+        assert_eq!(mul(x, x, 0xdf80), (0, mx::UE | mx::PE));
+    }
+
+    #[test]
+    fn a_product_whose_unbounded_rounding_is_the_smallest_normal_is_not_tiny() {
+        // (1+2^-52)·2^-1022·(1-2^-52) = 2^-1022·(1-2^-104) rounds to 2^-1022 either way.
+        let (a, b) = (0x3ff0_0000_0000_0001, 0x000f_ffff_ffff_ffff);
+        assert_eq!(mul(a, b, 0x1f80), (MIN_NORMAL, mx::DE | mx::PE));
+    }
+
+    #[test]
+    fn cvtsd2ss_rounding_up_to_the_smallest_single_normal_is_tiny() {
+        // 2^-126 - 2^-149 + 2^-160 rounds up to 2^-126 on the denormal grid, but only to
+        // 2^-126 - 2^-150 with 24 bits and an unbounded exponent.
+        let mut f = 0;
+        assert_eq!(narrow(0x380f_ffff_c008_0000, 0x5f80, &mut f), 0x0080_0000);
+        assert_eq!(f, mx::UE | mx::PE);
     }
 }

@@ -5,6 +5,7 @@
 pub(crate) mod convert;
 pub(crate) mod crypto;
 pub(crate) mod ext;
+mod fast;
 pub(crate) mod float;
 pub(crate) mod fp;
 #[cfg(test)]
