@@ -64,6 +64,11 @@ pub trait Bus {
     fn set_apic_tpr(&mut self, tpr: u8) {
         let _ = tpr;
     }
+    /// WRMSR IA32_APIC_BASE after `retired` instructions stored `value`: the local APIC
+    /// moves its register window or is turned off or on (SDM 10.4.4).
+    fn apic_base_written(&mut self, retired: u64, value: u64) {
+        let _ = (retired, value);
+    }
     /// RDMSR IA32_TSC_DEADLINE after `retired` instructions; `None`: no local APIC.
     fn tsc_deadline(&mut self, retired: u64) -> Option<u64> {
         let _ = retired;

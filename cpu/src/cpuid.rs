@@ -2,6 +2,9 @@
 //! CPU implements are advertised; a feature bit is added here when its handlers land (a unit
 //! test in `handlers::longmode` checks each advertised bit against the dispatch table).
 
+/// IA32_APIC_BASE bit 11: the local APIC is hardware-enabled.
+const APIC_GLOBAL_ENABLE: u64 = 1 << 11;
+
 /// CPUID.1:EDX feature bits.
 pub mod edx {
     pub const FPU: u32 = 1 << 0;
@@ -339,7 +342,8 @@ impl CpuModel {
         }
     }
 
-    /// CPUID as executed on a CPU in state `s`: leaf 1 reflects CR4.OSXSAVE and leaf 0Dh
+    /// CPUID as executed on a CPU in state `s`: leaf 1 reflects CR4.OSXSAVE and the APIC's
+    /// global enable, and leaf 0Dh
     /// sizes the area for the features XCR0 enables.
     #[must_use]
     pub fn leaf_in(&self, eax: u32, ecx: u32, s: &crate::CpuState) -> [u32; 4] {
@@ -347,6 +351,10 @@ impl CpuModel {
         let leaf = self.effective_leaf(eax);
         if leaf == 1 && s.cr4 & crate::state::cr4::OSXSAVE != 0 {
             r[2] |= ecx::OSXSAVE;
+        }
+        // A hardware-disabled local APIC (IA32_APIC_BASE[11] = 0) hides its flag (SDM 10.4.3).
+        if leaf == 1 && s.msr.apic_base & APIC_GLOBAL_ENABLE == 0 {
+            r[3] &= !edx::APIC;
         }
         if leaf == 0xd {
             r = self.xsave_leaf(ecx, s.xcr0);

@@ -72,6 +72,10 @@ impl Bus for WatchedBus<'_> {
         self.touched = true;
         self.inner.set_apic_tpr(tpr);
     }
+    fn apic_base_written(&mut self, retired: u64, value: u64) {
+        self.touched = true;
+        self.inner.apic_base_written(retired, value);
+    }
     fn tsc_deadline(&mut self, retired: u64) -> Option<u64> {
         self.touched = true;
         self.inner.tsc_deadline(retired)

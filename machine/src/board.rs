@@ -648,6 +648,9 @@ impl Bus for Board {
     fn set_apic_tpr(&mut self, tpr: u8) {
         self.write_tpr(tpr);
     }
+    fn apic_base_written(&mut self, retired: u64, value: u64) {
+        self.write_apic_base(retired, value);
+    }
     fn tsc_deadline(&mut self, retired: u64) -> Option<u64> {
         Some(self.read_tsc_deadline(retired))
     }

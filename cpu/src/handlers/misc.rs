@@ -173,7 +173,11 @@ fn wrmsr(cpu: &mut Cpu, bus: &mut dyn Bus, _i: &Instruction) -> Exec {
     if let Some(r) = cpu.write_msr_ext(bus, index, v) {
         return r;
     }
-    write_msr(&mut cpu.s.msr, retired, index, v).ok_or(Fault::gp(0))
+    write_msr(&mut cpu.s.msr, retired, index, v).ok_or(Fault::gp(0))?;
+    if index == msr::APIC_BASE {
+        bus.apic_base_written(retired, cpu.s.msr.apic_base);
+    }
+    Ok(())
 }
 
 /// BOUND: #BR unless lower <= index <= upper (signed), the bounds read from memory.

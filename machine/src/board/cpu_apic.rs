@@ -1,4 +1,4 @@
-//! The local APIC registers the CPU reaches without MMIO: CR8 (the TPR) and
+//! The local APIC registers the CPU reaches without MMIO: CR8 (the TPR), IA32_APIC_BASE and
 //! IA32_TSC_DEADLINE, and the time-stamp counter they are measured against.
 
 use super::{Board, Ctx, LAPIC_SLOT};
@@ -39,6 +39,22 @@ impl Board {
         self.irq.lapic.set_tsc_clock(TSC_HZ, offset);
         self.irq.lapic.set_tsc_deadline(deadline);
         self.note_deadline();
+    }
+
+    /// WRMSR IA32_APIC_BASE (validated by the CPU): the APIC's window moves, or the APIC
+    /// turns off (resetting it) or on; the MMIO map follows before the next instruction.
+    pub(crate) fn write_apic_base(&mut self, retired: u64, value: u64) {
+        self.retired = retired;
+        let mut ctx = Ctx {
+            wires: &mut self.wires,
+            now: self.clock.now_ns(retired),
+            source: LAPIC_SLOT,
+        };
+        if self.irq.lapic.set_apic_base(value, &mut ctx).is_err() {
+            tracing::warn!("IA32_APIC_BASE {value:#x} refused by the local APIC");
+        }
+        self.irq_dirty = true;
+        self.settle();
     }
 
     /// MOV to CR8.

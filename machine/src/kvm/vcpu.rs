@@ -67,6 +67,21 @@ pub struct KvmVcpu {
     debug: KvmDebug,
     /// Watchpoints, armed as protected pages in the VM's memory slots.
     watch: PageWatch,
+    /// IA32_APIC_BASE as the board's local APIC last heard it.
+    apic_base: u64,
+}
+
+/// Tell the board's local APIC what the guest did to CR8 and IA32_APIC_BASE inside KVM
+/// (neither exits while KVM keeps no APIC of its own); returns the APIC base now known.
+fn sync_apic(bus: &mut dyn Bus, retired: u64, cr8: u64, apic_base: u64, known: u64) -> u64 {
+    let tpr = (cr8 as u8 & 0xf) << 4;
+    if bus.apic_tpr().is_some_and(|t| t >> 4 != tpr >> 4) {
+        bus.set_apic_tpr(tpr);
+    }
+    if apic_base != known {
+        bus.apic_base_written(retired, apic_base);
+    }
+    apic_base
 }
 
 fn ioctl_err(what: &'static str) -> impl Fn(kvm_ioctls::Error) -> EngineError {
@@ -89,6 +104,7 @@ impl KvmVcpu {
             && vm.fd.check_extension_int(kvm_ioctls::Cap::Xsave2) <= 4096;
         let mut state = CpuState::power_on();
         state.gpr[2] = u64::from(model.signature);
+        let apic_base = state.msr.apic_base;
         let mut v = Self {
             vm,
             fd,
@@ -107,6 +123,7 @@ impl KvmVcpu {
             kicker: super::kick::Kicker::new(),
             debug: KvmDebug::default(),
             watch: PageWatch::default(),
+            apic_base,
         };
         v.cache.get_mut().valid = group::ALL;
         Ok(v)
@@ -327,6 +344,11 @@ impl KvmVcpu {
         }
         // From here on only KVM knows the registers.
         self.cache.get_mut().valid = 0;
+        // Without KVM's irqchip the board's APIC holds the task priority, and KVM loads CR8
+        // from kvm_run on every entry.
+        if let Some(tpr) = bus.apic_tpr() {
+            self.fd.get_kvm_run().cr8 = u64::from(tpr >> 4);
+        }
         let run: *const kvm_bindings::kvm_run = self.fd.get_kvm_run();
         self.kicker.arm();
         let result = self.fd.run();
@@ -336,6 +358,10 @@ impl KvmVcpu {
             Err(e) if e.errno() == libc::EINTR => {
                 // A kick is a VM exit too (KVM_EXIT_INTR): plan steps counted in exits end.
                 self.exits += 1;
+                // SAFETY: as below; KVM fills kvm_run on this return too.
+                let (cr8, apic_base) = unsafe { ((*run).cr8, (*run).apic_base) };
+                let retired = self.retired();
+                self.apic_base = sync_apic(bus, retired, cr8, apic_base, self.apic_base);
                 return Ok(Some(VcpuExit::Budget));
             }
             Err(e) => return Err(EngineError::Failed(format!("KVM_RUN: {e}"))),
@@ -346,6 +372,10 @@ impl KvmVcpu {
             .retired_base
             .wrapping_add(self.exits * INSNS_PER_EXIT)
             .wrapping_add(self.spun);
+        // SAFETY: `run` points into the vCPU's kvm_run mapping, alive as `self.fd`; KVM
+        // fills cr8 and apic_base on every exit.
+        let (cr8, apic_base) = unsafe { ((*run).cr8, (*run).apic_base) };
+        self.apic_base = sync_apic(bus, retired, cr8, apic_base, self.apic_base);
         let done = match exit {
             KvmExit::IoIn(port, data) => {
                 bus.sync_retired(retired);
@@ -393,7 +423,8 @@ impl KvmVcpu {
                 self.shutdown = true;
                 Some(VcpuExit::Shutdown)
             }
-            KvmExit::IrqWindowOpen | KvmExit::Intr => None,
+            // CR8 lowered: the new priority is already with the board's APIC.
+            KvmExit::IrqWindowOpen | KvmExit::Intr | KvmExit::SetTpr => None,
             KvmExit::Debug(d) => {
                 let action = self.debug.decode(d.exception, d.dr6);
                 return self.on_debug_exit(action);
@@ -682,6 +713,7 @@ impl Vcpu for KvmVcpu {
         }
         c.state = s;
         c.valid = group::ALL;
+        self.apic_base = c.state.msr.apic_base;
         self.halted = c.state.events.halted;
         self.shutdown = c.state.events.shutdown;
         Ok(())
